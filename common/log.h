@@ -1,8 +1,10 @@
 /* log.h: levelled, structured log lines, and the JSON-lines trace of scenarios.
  *
  * A log line is `t=<clock time> level=<lvl> mod=<module> msg="..." k=v...` on stderr (or a
- * file). Never pass key material, tokens, passwords or DEKs to these functions: there is no
- * filter behind them, the rule is at the call site.
+ * file). Plain text is quoted into msg="..."; text that starts with a logfmt key, such as
+ * cmk_info("http", "msg=\"accept failed\" error=\"%s\"", e), is written as given (control
+ * characters escaped, so it stays one line). Never pass key material, tokens, passwords or
+ * DEKs to these functions: there is no filter behind them, the rule is at the call site.
  *
  * The trace is for scenarios: one JSON object per line, keys sorted, timestamps from the
  * clock only (virtual in `cmksim run`), so two runs with one seed write identical files.
@@ -23,8 +25,8 @@ void cmk_log(enum cmk_log_level level, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define cmk_debug(mod, ...) cmk_log(CMK_LOG_DEBUG, mod, __VA_ARGS__)
-#define cmk_info(mod, ...) cmk_log(CMK_LOG_INFO, mod, __VA_ARGS__)
-#define cmk_warn(mod, ...) cmk_log(CMK_LOG_WARN, mod, __VA_ARGS__)
+#define cmk_info(mod, ...)  cmk_log(CMK_LOG_INFO, mod, __VA_ARGS__)
+#define cmk_warn(mod, ...)  cmk_log(CMK_LOG_WARN, mod, __VA_ARGS__)
 #define cmk_error(mod, ...) cmk_log(CMK_LOG_ERROR, mod, __VA_ARGS__)
 
 struct cmk_trace;

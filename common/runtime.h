@@ -16,12 +16,14 @@
 
 #include "clock.h"
 #include "err.h"
+#include "events.h"
 #include "hosts.h"
 #include "rng.h"
 #include "router.h"
 #include "tls.h"
 
 struct cmk_auth;
+struct cmk_arm;
 
 struct cmk_log;
 struct cmk_trace;
@@ -44,8 +46,10 @@ struct cmk_runtime {
     struct cmk_hosts hosts;
     struct cmk_tls *tls; /* NULL until cmk_runtime_open_tls */
     struct cmk_auth *auth; /* token signing and verification (auth.h) */
+    struct cmk_arm *arm;   /* the ARM core (arm.h): set by cmk_arm_open, NULL before */
     sqlite3 *db;
     struct cmk_trace *trace; /* NULL unless a trace was asked for */
+    struct cmk_events events; /* what happened, for the runner, trace and dashboard (events.h) */
     char data_dir[PATH_MAX];
 };
 

@@ -529,6 +529,7 @@ int cp_identity_init(struct cp_identity **out, struct cmk_runtime *rt, struct cm
     }
     cp__identity_login_routes(ids);
     cp__identity_msi_routes(ids);
+    cp__identity_graph_routes(ids);
     cmk_auth_set_principal_check(rt->auth, principal_exists, ids);
     *out = ids;
     return 0;

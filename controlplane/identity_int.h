@@ -63,6 +63,8 @@ int cp__identity_tx_end(sqlite3 *db, int owned, int rc);
 
 void cp__identity_login_routes(struct cp_identity *ids);
 void cp__identity_msi_routes(struct cp_identity *ids);
+/* The Microsoft Graph reads az makes (identity_graph.c). */
+void cp__identity_graph_routes(struct cp_identity *ids);
 int cp__identity_arm_register(struct cp_identity *ids, struct cmk_err *err);
 void cp__identity_arm_unregister(struct cp_identity *ids);
 

@@ -8,7 +8,8 @@
  *
  * Drivers. REAL: now is CLOCK_REALTIME; one uv_timer_t is re-armed whenever the top of the
  * heap changes. SCALED: now = origin + monotonic elapsed x factor, and the uv timer is armed
- * for the real delay (due - now) / factor. VIRTUAL: time moves only in cmk_clock_run_until /
+ * for the real delay (due - now) / factor; it can also jump ahead (cmk_clock_advance), firing
+ * what falls due on the way, and resume ahead of the wall clock after a restart. VIRTUAL: time moves only in cmk_clock_run_until /
  * _run_until_idle / _advance, which drain runnable libuv work (uv_run NOWAIT, when a loop was
  * given) between callbacks and then jump to the next due time. Those functions drain the loop
  * themselves and so must not be called from inside a libuv callback (uv_run is not
@@ -204,7 +205,7 @@ int cmk_clock_init(struct cmk_clock *c, uv_loop_t *loop, enum cmk_clock_mode mod
     c->mode = mode;
     c->loop = loop;
     c->factor = factor;
-    c->vnow = start;
+    c->vnow = start == CMK_CLOCK_START_NOW ? wall_ms() : start;
     switch (mode) {
     case CMK_CLOCK_VIRTUAL:
         return 0;
@@ -242,14 +243,97 @@ void cmk_clock_close(struct cmk_clock *c)
     }
 }
 
+/* Restore the heap order after dues were changed in place. */
+static void heapify(struct cmk_clock *c)
+{
+    for (size_t i = c->n / 2; i-- > 0;)
+        sift_down(c, i);
+}
+
+/* Scaled mode: make now read t from this instant on. */
+static void set_scaled_now(struct cmk_clock *c, cmk_time_t t)
+{
+    c->vnow = t;
+    c->real_origin = cmk_clock_monotonic_ns();
+}
+
 void cmk_clock_set_speed(struct cmk_clock *c, double factor)
 {
     if (c->mode != CMK_CLOCK_SCALED || factor < 0)
         return;
-    c->vnow = cmk_clock_now(c);
-    c->real_origin = cmk_clock_monotonic_ns();
+    cmk_time_t now = cmk_clock_now(c);
+    set_scaled_now(c, now);
+    /* A network timeout keeps its wall-time length: rescale what is left of it (not across a
+     * pause, where nothing moves). */
+    if (c->factor > 0 && factor > 0 && factor != c->factor) {
+        int changed = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            struct cmk_timer *t = c->heap[i];
+            if (t->elastic && t->due > now) {
+                t->due = now + (cmk_time_t)((double)(t->due - now) * factor / c->factor);
+                changed = 1;
+            }
+        }
+        if (changed)
+            heapify(c);
+    }
     c->factor = factor;
     rearm(c);
+}
+
+double cmk_clock_speed(const struct cmk_clock *c)
+{
+    return c->mode == CMK_CLOCK_SCALED ? c->factor : 1.0;
+}
+
+cmk_time_t cmk_clock_span(const struct cmk_clock *c, cmk_time_t wall)
+{
+    if (c->mode != CMK_CLOCK_SCALED || !(c->factor > 0))
+        return wall;
+    return (cmk_time_t)((double)wall * c->factor);
+}
+
+cmk_time_t cmk_clock_offset(const struct cmk_clock *c)
+{
+    return c->mode == CMK_CLOCK_SCALED ? cmk_clock_now(c) - wall_ms() : 0;
+}
+
+int cmk_clock_resume(struct cmk_clock *c, cmk_time_t offset, cmk_time_t not_before)
+{
+    if (c->mode != CMK_CLOCK_SCALED)
+        return CMK_EINVAL;
+    cmk_time_t t = wall_ms() + offset;
+    set_scaled_now(c, t > not_before ? t : not_before);
+    rearm(c);
+    return 0;
+}
+
+/* The scaled driver's jump (cmk_clock_advance): elastic timers move along, the others due on
+ * the way fire at their own due time, as the virtual driver would fire them. */
+static int advance_scaled(struct cmk_clock *c, cmk_time_t d)
+{
+    cmk_time_t target = cmk_clock_now(c) + d;
+    int changed = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->heap[i]->elastic) {
+            c->heap[i]->due += d;
+            changed = 1;
+        }
+    }
+    if (changed)
+        heapify(c);
+    c->running = 1;
+    while (c->n > 0 && c->heap[0]->due <= target) {
+        struct cmk_timer *t = c->heap[0];
+        if (t->due > cmk_clock_now(c))
+            set_scaled_now(c, t->due);
+        fire(c, t);
+    }
+    if (cmk_clock_now(c) < target)
+        set_scaled_now(c, target);
+    c->running = 0;
+    rearm(c);
+    return 0;
 }
 
 cmk_time_t cmk_clock_next_due(const struct cmk_clock *c)
@@ -304,6 +388,8 @@ uint64_t cmk_clock_run_until_idle(struct cmk_clock *c, cmk_time_t limit)
 
 int cmk_clock_advance(struct cmk_clock *c, cmk_time_t d)
 {
+    if (c->mode == CMK_CLOCK_SCALED && !c->running && d >= 0)
+        return advance_scaled(c, d);
     if (c->mode != CMK_CLOCK_VIRTUAL || c->running || d < 0)
         return CMK_EINVAL;
     cmk_clock_run_until(c, c->vnow + d);
@@ -363,6 +449,11 @@ void cmk_timer_stop(struct cmk_timer *t)
 int cmk_timer_active(const struct cmk_timer *t)
 {
     return t->slot != NO_SLOT;
+}
+
+void cmk_timer_set_elastic(struct cmk_timer *t, int elastic)
+{
+    t->elastic = elastic != 0;
 }
 
 /* ---- durations ---- */

@@ -43,6 +43,9 @@ struct cmk_timer {
     cmk_time_t period; /* 0: one-shot */
     uint64_t seq;
     size_t slot; /* index in the heap; SIZE_MAX when not active */
+    /* A network timeout, measured in wall time (cmk_timer_set_elastic): a clock jump moves it
+     * along instead of firing it, and a speed change rescales what is left of it. */
+    int elastic;
 };
 
 struct cmk_clock {
@@ -60,7 +63,11 @@ struct cmk_clock {
     int running;    /* re-entrancy guard for run_until */
 };
 
-/* start: the initial virtual/scaled time (ignored in real mode). factor: scaled mode only. */
+/* clock_start for the scaled driver: begin at the wall clock's now (`cmksim serve`). */
+#define CMK_CLOCK_START_NOW INT64_MIN
+
+/* start: the initial virtual/scaled time (ignored in real mode; CMK_CLOCK_START_NOW: the wall
+ * clock's now). factor: scaled mode only. */
 int cmk_clock_init(struct cmk_clock *c, uv_loop_t *loop, enum cmk_clock_mode mode, cmk_time_t start,
                    double factor);
 /* Stops the libuv timer (its close completes on the next loop turn); pending timers are dropped. */
@@ -68,8 +75,24 @@ void cmk_clock_close(struct cmk_clock *c);
 cmk_time_t cmk_clock_now(const struct cmk_clock *c);
 /* Scaled mode: change speed from now on (time stays continuous). */
 void cmk_clock_set_speed(struct cmk_clock *c, double factor);
-/* Virtual mode: jump forward by d (firing every timer due on the way). */
+/* Virtual mode: jump forward by d (firing every timer due on the way). Scaled mode: the same
+ * jump, then time keeps flowing at the current speed from there: every non-elastic timer due on
+ * the way fires in (due, seq) order with now equal to its due time, elastic timers move along
+ * by d. Must not be called from a timer callback. CMK_EINVAL in real mode or for d < 0. */
 int cmk_clock_advance(struct cmk_clock *c, cmk_time_t d);
+/* The current speed: the scaled factor (0 when paused), 1 otherwise. */
+double cmk_clock_speed(const struct cmk_clock *c);
+/* Clock time that passes during wall_ms of wall time at the current speed (a network timeout
+ * that must stay wall_ms long whatever the speed). wall_ms while paused or not scaled. */
+cmk_time_t cmk_clock_span(const struct cmk_clock *c, cmk_time_t wall_ms);
+/* Mark t as a network timeout (see struct cmk_timer.elastic); call after cmk_timer_init. */
+void cmk_timer_set_elastic(struct cmk_timer *t, int elastic);
+/* Scaled mode: how far the clock is ahead of the wall clock now (what a restart needs to keep
+ * time from moving backwards); 0 in other modes. */
+cmk_time_t cmk_clock_offset(const struct cmk_clock *c);
+/* Scaled mode: continue a clock that was offset ahead of the wall clock: now becomes
+ * max(wall clock + offset, not_before). Call before any timer is started. */
+int cmk_clock_resume(struct cmk_clock *c, cmk_time_t offset, cmk_time_t not_before);
 /* Virtual mode: fire every timer due <= t in (due, seq) order, then set now = t. Returns the
  * number of callbacks run. */
 uint64_t cmk_clock_run_until(struct cmk_clock *c, cmk_time_t t);

@@ -18,10 +18,11 @@ static const struct family families[] = {
     {CMK_HOST_VAULT, "vault.azure.net", "vault", 1},
     {CMK_HOST_HSM, "managedhsm.azure.net", "managedhsm", 1},
     {CMK_HOST_PG, "postgres.database.azure.com", "postgres", 1},
+    {CMK_HOST_GRAPH, "graph.microsoft.com", "graph", 0},
 };
 
-static const char *const kind_names[CMK_HOST__COUNT] = {"unknown", "mgmt", "login",
-                                                        "vault",   "hsm",  "pg"};
+static const char *const kind_names[CMK_HOST__COUNT] = {"unknown", "mgmt", "login", "vault",
+                                                        "hsm",     "pg",   "graph"};
 
 void cmk_hosts_init(struct cmk_hosts *h, const char *suffix)
 {

@@ -8,6 +8,7 @@
  *   NAME.vault.azure.net            NAME.vault.<suffix>                         CMK_HOST_VAULT
  *   NAME.managedhsm.azure.net       NAME.managedhsm.<suffix>                    CMK_HOST_HSM
  *   NAME.postgres.database.azure.com NAME.postgres.<suffix>                     CMK_HOST_PG
+ *   graph.microsoft.com             graph.<suffix>                              CMK_HOST_GRAPH
  *
  * The label is NAME (lowercased) for the wildcard kinds, empty otherwise.
  */
@@ -23,6 +24,7 @@ enum cmk_host_kind {
     CMK_HOST_VAULT,
     CMK_HOST_HSM,
     CMK_HOST_PG,
+    CMK_HOST_GRAPH, /* graph.microsoft.com: the directory lookups az makes (identity) */
     CMK_HOST__COUNT
 };
 

@@ -190,17 +190,23 @@ void cmk_router_dispatch(struct cmk_router *r, struct cmk_request *req, struct c
     int n = split_path(copy, segs, MAX_SEGMENTS);
 
     struct cmk_route_entry *best = NULL;
-    int path_matched = 0;
+    int path_matched = 0, best_score = 0;
     if (n >= 0) {
         for (size_t i = 0; i < r->n; i++) {
             struct cmk_route_entry *e = &r->routes[i];
             if (e->host != req->host_kind || !match(e, segs, (size_t)n, req, 0))
                 continue;
             path_matched = 1;
-            if (strcmp(e->method, "*") != 0 && strcasecmp(e->method, req->method) != 0)
+            /* HEAD falls back to GET (the HTTP layer sends no body); an exact HEAD route wins. */
+            int exact = strcasecmp(e->method, req->method) == 0;
+            int head_as_get = !strcasecmp(req->method, "HEAD") && !strcmp(e->method, "GET");
+            if (strcmp(e->method, "*") != 0 && !exact && !head_as_get)
                 continue;
-            if (best == NULL || e->literals > best->literals)
+            int score = e->literals * 2 + exact;
+            if (best == NULL || score > best_score) {
                 best = e;
+                best_score = score;
+            }
         }
     }
     if (best != NULL) {
@@ -510,14 +516,51 @@ void cmk_response_text(struct cmk_response *res, int status, const char *content
     cmk_response_header(res, "Content-Type", content_type);
 }
 
+/* A JSON string of s, with every byte that is not part of valid UTF-8 replaced by U+FFFD, so
+ * a message quoting client input (or cut mid-character) is never dropped. */
+static json_t *json_string_lossy(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j != NULL)
+        return j;
+    struct cmk_buf b;
+    cmk_buf_init(&b);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        size_t i = 1;
+        for (; n && i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                break;
+        json_t *probe = NULL;
+        if (n && i == n) {
+            char tmp[5];
+            memcpy(tmp, p, n);
+            tmp[n] = '\0';
+            probe = json_string(tmp); /* rejects overlongs and surrogates */
+        }
+        if (probe) {
+            cmk_buf_append(&b, p, n);
+            json_decref(probe);
+            p += n;
+        } else {
+            cmk_buf_puts(&b, "\xEF\xBF\xBD");
+            p++;
+        }
+    }
+    j = json_string(b.data ? b.data : "");
+    cmk_buf_close(&b);
+    return j;
+}
+
 void cmk_response_error(struct cmk_response *res, const struct cmk_err *err)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "code", json_string(err->code[0] ? err->code : "InternalError"));
-    json_object_set_new(e, "message", json_string(err->message));
+    json_object_set_new(e, "code", json_string_lossy(err->code[0] ? err->code : "InternalError"));
+    json_object_set_new(e, "message", json_string_lossy(err->message));
     if (err->inner[0]) {
         json_t *inner = json_object();
-        json_object_set_new(inner, "code", json_string(err->inner));
+        json_object_set_new(inner, "code", json_string_lossy(err->inner));
         json_object_set_new(e, "innererror", inner);
     }
     json_t *body = json_object();

@@ -70,11 +70,17 @@ struct cmk_request {
     void (*auth_free)(void *auth);
 };
 
+struct cmk_stream;
+/* A streaming response's start (cmk_response_stream): called once its head is on the way. */
+typedef void (*cmk_stream_fn)(struct cmk_stream *st, void *data);
+
 struct cmk_response {
     int status;
     struct cmk_header *headers;
     size_t nheaders;
     struct cmk_buf body;
+    cmk_stream_fn stream_open; /* set by cmk_response_stream; NULL for an ordinary response */
+    void *stream_data;
 };
 
 typedef void (*cmk_handler_fn)(struct cmk_request *req, struct cmk_response *res, void *data);
@@ -144,6 +150,26 @@ void cmk_response_text(struct cmk_response *res, int status, const char *content
 void cmk_response_error(struct cmk_response *res, const struct cmk_err *err);
 /* Parse the response body as JSON (for in-process callers); NULL if not JSON. New reference. */
 json_t *cmk_response_json_body(const struct cmk_response *res);
+
+/* Streaming responses (server-sent events). The handler answers at once with
+ * cmk_response_stream; the socket door then sends the status and headers with no Content-Length
+ * (and "Connection: close": the body ends when the stream does), stops reading requests on that
+ * connection, and calls open(st, data). From then on whoever holds st pushes bytes with
+ * cmk_stream_write whenever it likes (an event bus subscriber, a timer) until it calls
+ * cmk_stream_end or the peer goes away; either way the close callback runs once, after which st
+ * is gone. The in-process door never calls open (there is no socket): its caller sees the
+ * status and headers only. A stream connection has no idle timeout. Implemented in http.c. */
+void cmk_response_stream(struct cmk_response *res, int status, const char *content_type,
+                         cmk_stream_fn open, void *data);
+/* Queue bytes on the stream. 0, or CMK_EIO when the connection is closing or the peer reads too
+ * slowly (more than 1 MiB waiting: the stream is ended). */
+int cmk_stream_write(struct cmk_stream *st, const void *p, size_t n);
+/* fn(data) runs once when the stream's connection closes (not during this call). */
+void cmk_stream_on_close(struct cmk_stream *st, void (*fn)(void *data), void *data);
+/* Finish: what was written is sent, then the connection closes (the close callback follows). */
+void cmk_stream_end(struct cmk_stream *st);
+/* The peer's address of the stream's connection ("127.0.0.1"). */
+const char *cmk_stream_peer(const struct cmk_stream *st);
 
 /* Percent-decoding; returns new length or -1 on a bad escape. Works in place. */
 long cmk_url_decode(char *s, size_t len, int plus_is_space);

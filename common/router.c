@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
+
 #define MAX_SEGMENTS 48
 
 struct cmk_route_entry {
@@ -96,6 +98,9 @@ void cmk_router_add(struct cmk_router *r, enum cmk_host_kind host, const char *m
     }
     e->nsegs = (size_t)n;
     free(copy);
+    /* The route table at --log-level debug: tests/security checks that its matrix covers it. */
+    cmk_debug("router", "msg=\"route\" host=%s method=%s pattern=%s", cmk_host_kind_name(host),
+              method, pattern);
 }
 
 void cmk_router_add_table(struct cmk_router *r, enum cmk_host_kind host,
@@ -172,11 +177,29 @@ static void generic_fallback(struct cmk_request *req, struct cmk_response *res)
     cmk_response_error(res, &err);
 }
 
+/* ARM takes "//subscriptions/..." as "/subscriptions/...": the Azure SDKs send it for every
+ * path built from a {resourceId} or {scope} parameter (arm-resources getById/deleteById, role
+ * assignments at a scope). Only on the management host: on an HSM host the leading slashes of
+ * "///providers/..." are part of the role assignment's scope. */
+static void collapse_leading_slashes(struct cmk_request *req)
+{
+    const char *t = req->target;
+    if (t == NULL || t[0] != '/' || t[1] != '/')
+        return;
+    while (t[1] == '/')
+        t++;
+    char *copy = cmk_xstrdup(t);
+    (void)cmk_request_set_target(req, copy, strlen(copy));
+    free(copy);
+}
+
 void cmk_router_dispatch(struct cmk_router *r, struct cmk_request *req, struct cmk_response *res)
 {
     if (req->host_kind == CMK_HOST_UNKNOWN && r->hosts != NULL)
         req->host_kind = cmk_hosts_classify(r->hosts, req->host, req->host_label,
                                             sizeof(req->host_label));
+    if (req->host_kind == CMK_HOST_MGMT)
+        collapse_leading_slashes(req);
 
     /* Match on the raw path's segments, each decoded on capture, so "%2F" never splits. */
     const char *raw = req->target ? req->target : "/";
@@ -245,7 +268,8 @@ long cmk_url_decode(char *s, size_t len, int plus_is_space)
             if (i + 2 >= len)
                 return -1;
             int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
+            /* %00 would cut the C string short: "k1%00.x" must not become "k1" */
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             s[o++] = (char)(hi * 16 + lo);
             i += 2;

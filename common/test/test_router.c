@@ -124,6 +124,17 @@ static void test_matching(void **state)
                         "providers/Microsoft.KeyVault/vaults/v1");
     json_decref(j);
 
+    /* "//subscriptions/..." (what the SDKs send for a {resourceId} path) is the same route on
+     * the management host, with the query intact. */
+    j = call(&r, "GET",
+             "https://management.azure.com//subscriptions/s1/resourceGroups/rg1/providers/"
+             "Microsoft.KeyVault/vaults/v1?api-version=2026-02-01",
+             &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(json_string_value(json_object_get(j, "{rg}")), "rg1");
+    assert_string_equal(json_string_value(json_object_get(j, "api")), "2026-02-01");
+    json_decref(j);
+
     /* Wrong method on a known path: 405 in the envelope; unknown path: 404; unknown host. */
     j = call(&r, "DELETE", "https://kv.vault.azure.net/keys/k1/versions", &status);
     assert_int_equal(status, 405);

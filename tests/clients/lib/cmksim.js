@@ -84,7 +84,8 @@ async function restartHard() {
       fs.openSync(path.join(data, 'serve.log'), 'a')],
   });
   child.unref();
-  for (let i = 0; i < 200; i++) {
+  fs.appendFileSync(path.join(data, 'serve.pids'), `${child.pid}\n`); // with-serve stops it
+  for (let i = 0; i < 1200; i++) {
     if (fs.existsSync(path.join(data, 'serve.json'))) return serveInfo();
     await sleep(25);
   }

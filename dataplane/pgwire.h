@@ -7,7 +7,7 @@
  * pgbench and node-postgres speak: SSLRequest (TLS on memory BIOs with the runtime's SSL_CTX),
  * GSSENCRequest (refused), CancelRequest, cleartext and SCRAM-SHA-256 passwords, simple and
  * extended query, and runs the SQL in SQLite after translating the PostgreSQL dialect
- * (PGWIRE.md lists what is covered).
+ * (dataplane/README.md, "The PostgreSQL endpoint", lists what is covered).
  *
  * The endpoint knows nothing of the control plane or of encryption: per connection it asks the
  * backend (struct dp_pg_backend, a versioned table of callbacks) to resolve the server by

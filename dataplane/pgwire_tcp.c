@@ -114,6 +114,9 @@ static void tcp_flush(struct dp_pgconn *c)
     if (c->out.len == 0)
         return;
     if (tc->tls_on && tc->handshake_done) {
+        /* SSL_get_error reads the thread's whole error queue: a query's failed page decryption
+         * must not read as this connection's failure. */
+        ERR_clear_error();
         if (SSL_write(tc->ssl, c->out.data, (int)c->out.len) <= 0) {
             tcp_shutdown(tc);
             return;
@@ -183,6 +186,7 @@ static void tls_input(struct tcp_conn *tc)
 {
     struct dp_pgconn *c = tc->c;
     if (!tc->handshake_done) {
+        ERR_clear_error();
         int r = SSL_do_handshake(tc->ssl);
         flush_wbio(tc);
         if (r != 1) {
@@ -207,6 +211,7 @@ static void tls_input(struct tcp_conn *tc)
     }
     char buf[16384];
     int n;
+    ERR_clear_error();
     while ((n = SSL_read(tc->ssl, buf, sizeof(buf))) > 0)
         cmk_buf_append(&c->in, buf, (size_t)n);
     int e = SSL_get_error(tc->ssl, n);

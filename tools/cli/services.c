@@ -33,8 +33,8 @@ int services_start(struct cmk_runtime *rt, struct cmk_err *err)
         return -1;
     /* The data plane: PostgreSQL listeners (each server's own port and the shared SNI port)
      * when the process serves sockets (TLS is open), the in-process door otherwise. */
-    if (dp_servers_open(&dataplane, rt, servers, rt->tls != NULL && rt->loop != NULL,
-                        "127.0.0.1", 0, err) != 0)
+    if (dp_servers_open(&dataplane, rt, servers, rt->tls != NULL && rt->loop != NULL, "127.0.0.1",
+                        0, err) != 0)
         return -1;
     struct cp_dataplane_ops ops;
     dp_servers_ops(dataplane, &ops);

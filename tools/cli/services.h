@@ -18,4 +18,9 @@ void services_describe(struct cmk_runtime *rt, json_t *out);
 /* The PostgreSQL listener's port, 0 if none. */
 int services_pg_port(struct cmk_runtime *rt);
 
+/* The service objects the scenario runner talks to (scenarios/runner.h); NULL members are
+ * services not started. */
+struct sc_services;
+void services_scenario(struct cmk_runtime *rt, struct sc_services *out);
+
 #endif

@@ -304,6 +304,10 @@ enum {
  * call cmk_arm_call_end in every case. */
 int cmk_arm_call_begin(struct cmk_arm *arm, struct cmk_request *req, struct cmk_response *res,
                        const char *type, unsigned flags, struct cmk_arm_call *call);
+/* Authentication alone, for tenant-level routes that have no subscription (tenant-wide role
+ * definitions): ARM's 401 answer is written to res on failure. 0 or CMK_EAUTH; who may be NULL. */
+int cmk_arm_authenticate(struct cmk_arm *arm, struct cmk_request *req, struct cmk_response *res,
+                         struct cmk_principal *who) __attribute__((warn_unused_result));
 /* Finish: for writes, commit when res->status < 400 (else roll back) and append the activity
  * log entries (Started, then Succeeded/Accepted/Failed from res->status); a failed commit turns
  * the answer into a 500. */

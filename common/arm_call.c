@@ -343,6 +343,23 @@ static void failure_of(const struct cmk_response *res, struct cmk_err *f)
     json_decref(b);
 }
 
+int cmk_arm_authenticate(struct cmk_arm *arm, struct cmk_request *req, struct cmk_response *res,
+                         struct cmk_principal *who)
+{
+    struct cmk_arm_call call;
+    struct cmk_err err;
+    cmk_err_clear(&err);
+    cmk__arm_call_init(arm, &call, req, res);
+    int rc = cmk__arm_authenticate(&call, &err);
+    if (rc != 0) {
+        cmk__arm_error(arm, res, &err);
+        return rc;
+    }
+    if (who != NULL)
+        *who = call.caller;
+    return 0;
+}
+
 void cmk_arm_call_end(struct cmk_arm_call *call)
 {
     if (call == NULL || call->done)

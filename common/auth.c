@@ -30,6 +30,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -522,6 +523,8 @@ static int check_signature(struct cmk_auth *a, const char *signed_part, size_t l
         EVP_MD_CTX_free(ctx);
     }
     free(sig);
+    if (!ok)
+        ERR_clear_error(); /* a forged signature is an answer, not an OpenSSL error to keep */
     return ok ? 0 : unauthorized(err, "InvalidSignature", "The token's signature is invalid.");
 }
 

@@ -9,11 +9,11 @@
  * Drivers. REAL: now is CLOCK_REALTIME; one uv_timer_t is re-armed whenever the top of the
  * heap changes. SCALED: now = origin + monotonic elapsed x factor, and the uv timer is armed
  * for the real delay (due - now) / factor; it can also jump ahead (cmk_clock_advance), firing
- * what falls due on the way, and resume ahead of the wall clock after a restart. VIRTUAL: time moves only in cmk_clock_run_until /
- * _run_until_idle / _advance, which drain runnable libuv work (uv_run NOWAIT, when a loop was
- * given) between callbacks and then jump to the next due time. Those functions drain the loop
- * themselves and so must not be called from inside a libuv callback (uv_run is not
- * re-entrant).
+ * what falls due on the way, and resume ahead of the wall clock after a restart. VIRTUAL: time
+ * moves only in cmk_clock_run_until / _run_until_idle / _advance, which drain runnable libuv work
+ * (uv_run NOWAIT, when a loop was given) between callbacks and then jump to the next due time.
+ * Those functions drain the loop themselves and so must not be called from inside a libuv callback
+ * (uv_run is not re-entrant).
  *
  * This is the only file allowed to read the system time (tools/check-clock).
  */

@@ -23,11 +23,11 @@
 
 typedef int64_t cmk_time_t; /* milliseconds since 1970-01-01T00:00:00Z */
 
-#define CMK_MS ((cmk_time_t)1)
+#define CMK_MS     ((cmk_time_t)1)
 #define CMK_SECOND ((cmk_time_t)1000)
 #define CMK_MINUTE (60 * CMK_SECOND)
-#define CMK_HOUR (60 * CMK_MINUTE)
-#define CMK_DAY (24 * CMK_HOUR)
+#define CMK_HOUR   (60 * CMK_MINUTE)
+#define CMK_DAY    (24 * CMK_HOUR)
 
 enum cmk_clock_mode { CMK_CLOCK_REAL, CMK_CLOCK_SCALED, CMK_CLOCK_VIRTUAL };
 
@@ -50,12 +50,12 @@ struct cmk_timer {
 
 struct cmk_clock {
     enum cmk_clock_mode mode;
-    uv_loop_t *loop;   /* may be NULL in virtual mode */
+    uv_loop_t *loop;    /* may be NULL in virtual mode */
     uv_timer_t uvtimer; /* real and scaled drivers */
     int uvtimer_open;
-    cmk_time_t vnow;       /* virtual now; also the scaled origin */
-    double factor;         /* scaled mode */
-    uint64_t real_origin;  /* monotonic ns at the scaled origin */
+    cmk_time_t vnow;      /* virtual now; also the scaled origin */
+    double factor;        /* scaled mode */
+    uint64_t real_origin; /* monotonic ns at the scaled origin */
     struct cmk_timer **heap;
     size_t n, cap;
     uint64_t seq;

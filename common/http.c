@@ -239,6 +239,10 @@ static void flush(struct conn *c)
         return;
     if (c->ssl) {
         if (c->plain.len) {
+            /* OpenSSL reports the thread's whole error queue through SSL_get_error: a handler's
+             * failed crypto operation (a forged token's signature, a bad ciphertext) must not
+             * read as this connection's failure. */
+            ERR_clear_error();
             if (SSL_write(c->ssl, c->plain.data, (int)c->plain.len) <= 0) {
                 ERR_clear_error();
                 close_now(c);
@@ -356,6 +360,7 @@ static void tls_pump(struct conn *c)
 {
     struct cmk_http_server *s = c->srv;
     while (!c->closing) {
+        ERR_clear_error(); /* feed() ran handlers: their crypto errors are not this read's */
         int n = SSL_read(c->ssl, s->pbuf, (int)sizeof(s->pbuf));
         if (n > 0) {
             feed(c, s->pbuf, (size_t)n);

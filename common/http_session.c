@@ -382,6 +382,18 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk announces its size first: one larger than what is left of the limit is refused then,
+ * not after the client has been waited for (a "FFFFFFFFFFFFFFFF" chunk would otherwise hold the
+ * connection until the idle timeout). */
+static int on_chunk_header(llhttp_t *p)
+{
+    struct cmk_http_session *s = sess_of(p);
+    if (p->content_length > s->max_body - s->req.body.len)
+        return reject(s, 413, "RequestEntityTooLarge",
+                      "The request body is larger than the limit of %zu bytes.", s->max_body);
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     struct cmk_http_session *s = sess_of(p);
@@ -422,6 +434,7 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 

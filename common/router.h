@@ -171,7 +171,8 @@ void cmk_stream_end(struct cmk_stream *st);
 /* The peer's address of the stream's connection ("127.0.0.1"). */
 const char *cmk_stream_peer(const struct cmk_stream *st);
 
-/* Percent-decoding; returns new length or -1 on a bad escape. Works in place. */
+/* Percent-decoding; returns new length or -1 on a bad escape or an encoded NUL ("%00").
+ * Works in place. */
 long cmk_url_decode(char *s, size_t len, int plus_is_space);
 
 #endif

@@ -38,8 +38,8 @@ static void graph_error(struct cp_identity *ids, struct cmk_response *res, int s
 }
 
 /* The caller's token (Graph audience); 0, or the 401 answer written. */
-static int authenticate(struct cp_identity *ids, struct cmk_request *req,
-                        struct cmk_response *res, struct cmk_principal *who)
+static int authenticate(struct cp_identity *ids, struct cmk_request *req, struct cmk_response *res,
+                        struct cmk_principal *who)
 {
     char local[160];
     snprintf(local, sizeof(local), "https://graph.%s", ids->rt->hosts.suffix);
@@ -51,8 +51,7 @@ static int authenticate(struct cp_identity *ids, struct cmk_request *req,
         graph_error(ids, res, 401, "InvalidAuthenticationToken", "Access token is empty.");
         return -1;
     }
-    if (cmk_auth_verify(ids->rt->auth, h, cmk_clock_now(&ids->rt->clock), auds, who, &err) !=
-        0) {
+    if (cmk_auth_verify(ids->rt->auth, h, cmk_clock_now(&ids->rt->clock), auds, who, &err) != 0) {
         char msg[1100];
         snprintf(msg, sizeof(msg), "Access token validation failure. %s", err.message);
         graph_error(ids, res, 401, "InvalidAuthenticationToken", msg);
@@ -67,11 +66,11 @@ static json_t *sp_json(const struct cp_principal *p, int typed)
     json_t *names = json_pack("[s]", p->client_id);
     if (mi && p->resource_id[0])
         json_array_append_new(names, json_string(p->resource_id));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:[]}", "id", p->object_id, "appId",
-                          p->client_id, "displayName", p->display_name, "servicePrincipalType",
-                          mi ? "ManagedIdentity" : "Application", "servicePrincipalNames", names,
-                          "accountEnabled", 1, "appOwnerOrganizationId", p->tenant,
-                          "alternativeNames");
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:[]}", "id", p->object_id, "appId",
+                  p->client_id, "displayName", p->display_name, "servicePrincipalType",
+                  mi ? "ManagedIdentity" : "Application", "servicePrincipalNames", names,
+                  "accountEnabled", 1, "appOwnerOrganizationId", p->tenant, "alternativeNames");
     if (mi && p->resource_id[0]) {
         json_t *alt = json_object_get(j, "alternativeNames");
         json_array_append_new(alt, json_string("isExplicit=True"));
@@ -173,8 +172,9 @@ static void h_sp_get(struct cmk_request *req, struct cmk_response *res, void *da
     struct cp_principal p;
     if (id == NULL || find(ids, &who, id, &p) != 0) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "Resource '%.64s' does not exist or one of its queried "
-                                   "reference-property objects are not present.",
+        snprintf(msg, sizeof(msg),
+                 "Resource '%.64s' does not exist or one of its queried "
+                 "reference-property objects are not present.",
                  id ? id : "");
         graph_error(ids, res, 404, "Request_ResourceNotFound", msg);
         return;

@@ -371,14 +371,15 @@ static void token_endpoint(struct cmk_request *req, struct cmk_response *res, vo
         goto done;
     }
     cmk_time_t now = cmk_clock_now(&ids->rt->clock);
-    long long in = (long long)((exp - now) / CMK_SECOND);
+    /* expires_in is wall seconds (the client's cache runs on its own clock). */
+    double speed = cmk_clock_speed(&ids->rt->clock);
+    long long in = (long long)((double)(exp - now) / CMK_SECOND / (speed > 0 ? speed : 1));
     json_t *j;
     if (v1) {
         char sin[24], son[24], snb[24];
         snprintf(sin, sizeof(sin), "%lld", in);
         snprintf(son, sizeof(son), "%lld", (long long)(exp / CMK_SECOND));
-        snprintf(snb, sizeof(snb), "%lld",
-                 (long long)((exp - CP_IDENTITY_TOKEN_LIFETIME) / CMK_SECOND));
+        snprintf(snb, sizeof(snb), "%lld", (long long)(now / CMK_SECOND));
         j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "token_type", "Bearer", "expires_in",
                       sin, "ext_expires_in", sin, "expires_on", son, "not_before", snb, "resource",
                       resource, "access_token", token);

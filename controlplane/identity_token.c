@@ -90,7 +90,9 @@ int cp__identity_issue(struct cmk_runtime *rt, const struct cp_principal *p, con
                  login_host ? login_host : "login.microsoftonline.com", p->tenant);
     cmk_time_t now = cmk_clock_now(&rt->clock);
     c.iat = c.nbf = now - now % CMK_SECOND;
-    c.exp = c.iat + CP_IDENTITY_TOKEN_LIFETIME;
+    /* An hour of wall time whatever the clock's speed (`cmksim serve --speed 60`): clients
+     * cache tokens by the wall clock (expires_in), and would otherwise send expired ones. */
+    c.exp = c.iat + cmk_clock_span(&rt->clock, CP_IDENTITY_TOKEN_LIFETIME);
     if (exp != NULL)
         *exp = c.exp;
     return cmk_auth_issue(rt->auth, &c, token, err);

@@ -231,6 +231,19 @@ static void check_geo(struct cp_servers *s, struct cp_srv *srv, json_t *de, json
 
 /* The key answered: end a failure, unlock, Ready again. Returns non-zero if the data plane
  * could not unlock (then kc is turned into a failure). */
+/* Set primaryEncryptionKeyStatus; a change is published on the runtime's event bus
+ * ("server.keyStatus": the dashboard's timeline, the trace). */
+static void key_status(struct cp_servers *s, const struct cp_srv *srv, json_t *de,
+                       const char *status, const char *cause)
+{
+    if (strcmp(cp__str(de, "primaryEncryptionKeyStatus"), status) != 0)
+        cmk_events_publish(&s->rt->events, "server.keyStatus", srv->r.id,
+                           json_pack("{s:s, s:s, s:s, s:s}", "server", srv->r.name, "key",
+                                     cp__str(de, "primaryKeyURI"), "status", status, "cause",
+                                     cause));
+    json_object_set_new(de, "primaryEncryptionKeyStatus", json_string(status));
+}
+
 static int on_success(struct cp_servers *s, struct cp_srv *srv, json_t *de, json_t *mon,
                       struct cp_key_check *kc)
 {
@@ -250,7 +263,7 @@ static int on_success(struct cp_servers *s, struct cp_srv *srv, json_t *de, json
                  err.message);
         return rc;
     }
-    json_object_set_new(de, "primaryEncryptionKeyStatus", json_string("Valid"));
+    key_status(s, srv, de, "Valid", "");
     if (was_failing) {
         char msg[1200];
         snprintf(msg, sizeof(msg),
@@ -291,7 +304,7 @@ static void on_failure(struct cp_servers *s, struct cp_srv *srv, json_t *de, jso
     cmk_time_t elapsed = manual ? CMK_DAY * 365 : now - json_integer_value(since);
     int locked = json_is_true(json_object_get(mon, "locked"));
     if (cls != CP_CLASS_OUTAGE || locked || elapsed >= p->deny_after[cls])
-        json_object_set_new(de, "primaryEncryptionKeyStatus", json_string("Invalid"));
+        key_status(s, srv, de, "Invalid", name);
     char cause[700];
     snprintf(cause, sizeof(cause), "the server's customer-managed key is not accessible: %s",
              kc->message);

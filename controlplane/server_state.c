@@ -289,6 +289,11 @@ int cp__server_apply(struct cp_servers *s, struct cp_srv *srv, enum cp_event ev,
                  cp_state_name(from), cp_state_name(t->to), cp_event_name(ev));
         for (size_t i = 0; i < s->nlisteners; i++)
             s->listeners[i].cb(s->listeners[i].data, srv->r.id, from, t->to, cause ? cause : "");
+        /* the runtime's event bus too (dashboard timeline, trace) */
+        cmk_events_publish(&s->rt->events, "server.state", srv->r.id,
+                           json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", srv->r.name, "from",
+                                     cp_state_name(from), "to", cp_state_name(t->to), "event",
+                                     cp_event_name(ev), "cause", cause ? cause : ""));
     }
     return 0;
 }

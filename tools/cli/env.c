@@ -13,12 +13,14 @@
 
 static void env_usage(FILE *out)
 {
-    fprintf(out, "usage: cmksim env [--data DIR] [--export | -o json]\n\n"
-                 "Prints the settings a client needs for the cmksim serving DIR (default ./%s).\n\n"
-                 "  --export   only `export NAME=value` lines, for eval in a shell\n"
-                 "  -o json    the whole description as JSON\n\n"
-                 "example:\n  eval \"$(cmksim env --export)\"\n  az login --service-principal "
-                 "-u \"$AZURE_CLIENT_ID\" -p \"$AZURE_CLIENT_SECRET\" --tenant \"$AZURE_TENANT_ID\"\n",
+    fprintf(out,
+            "usage: cmksim env [--data DIR] [--export | -o json]\n\n"
+            "Prints the settings a client needs for the cmksim serving DIR (default $CMKSIM_DATA,\n"
+            "else ./%s).\n\n"
+            "  --export   only `export NAME=value` lines, for eval in a shell\n"
+            "  -o json    the whole description as JSON\n\n"
+            "example:\n  eval \"$(cmksim env --export)\"\n  az login --service-principal "
+            "-u \"$AZURE_CLIENT_ID\" -p \"$AZURE_CLIENT_SECRET\" --tenant \"$AZURE_TENANT_ID\"\n",
             CLI_DEFAULT_DATA);
 }
 
@@ -59,16 +61,26 @@ int cli_env(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *data = CLI_DEFAULT_DATA, *output = "text";
+    const char *data = getenv("CMKSIM_DATA"), *output = "text";
+    if (data == NULL || *data == '\0')
+        data = CLI_DEFAULT_DATA;
     int exports = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': data = optarg; break;
-        case 'e': exports = 1; break;
-        case 'o': output = optarg; break;
-        case 'h': env_usage(stdout); return CLI_EX_OK;
+        case 'd':
+            data = optarg;
+            break;
+        case 'e':
+            exports = 1;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'h':
+            env_usage(stdout);
+            return CLI_EX_OK;
         default:
             return cli_usage_error("env", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -83,8 +95,9 @@ int cli_env(int argc, char **argv)
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (j == NULL) {
-        fprintf(stderr, "cmksim env: no running cmksim found in %s (%s).\n"
-                        "Start one with `cmksim serve --data %s` (or `make serve`).\n",
+        fprintf(stderr,
+                "cmksim env: no running cmksim found in %s (%s).\n"
+                "Start one with `cmksim serve --data %s` (or `make serve`).\n",
                 data, je.text, data);
         return CLI_EX_FAIL;
     }
@@ -95,15 +108,14 @@ int cli_env(int argc, char **argv)
         print_exports(j);
     } else {
         const char *suffix = str(j, "suffix");
-        printf("cmksim (pid %lld) serving state %s\n\n", (long long)json_integer_value(
-                                                            json_object_get(j, "pid")), data);
+        printf("cmksim (pid %lld) serving state %s\n\n",
+               (long long)json_integer_value(json_object_get(j, "pid")), data);
         printf("CA bundle      %s\n", str(j, "ca"));
         printf("HTTPS          https://%s  (every host below, chosen by SNI/Host)\n",
                str(j, "https"));
         printf("CONNECT proxy  http://%s  (keeps the cloud's own URLs)\n\n", str(j, "proxy"));
         printf("Endpoints (cloud names through the proxy, local names direct):\n");
-        printf("  management   https://management.azure.com      https://management.%s\n",
-               suffix);
+        printf("  management   https://management.azure.com      https://management.%s\n", suffix);
         printf("  login        https://login.microsoftonline.com https://login.%s\n", suffix);
         printf("  vaults       https://NAME.vault.azure.net      https://NAME.vault.%s\n", suffix);
         printf("  managed HSMs https://NAME.managedhsm.azure.net https://NAME.managedhsm.%s\n",

@@ -16,7 +16,15 @@ struct command {
 
 static const struct command commands[] = {
     {"serve", cli_serve, "run every emulated service (HTTPS, CONNECT proxy, PostgreSQL)"},
+    {"run", cli_run, "replay scenarios on a virtual clock: run FILE.yaml --timeline"},
     {"env", cli_env, "print what a client needs: CA, proxy, endpoints, credentials"},
+    {"key", cli_key, "Key Vault keys: create, show, list, set, rotate, delete, import, wrap..."},
+    {"hsm", cli_hsm, "Managed HSM: activate (security domain), local role assignments"},
+    {"clock", cli_clock, "the emulator's clock: show, advance 30m, speed 60"},
+    {"fault", cli_fault, "inject faults: vault-outage VAULT --for 20m"},
+    {"audit", cli_audit, "a vault's audit log: audit show VAULT"},
+    {"health", cli_health, "a server's state, key status and resource health"},
+    {"psql", cli_psql, "run psql against an emulated server (TLS, CA, login)"},
 };
 
 static void usage(FILE *out)
@@ -28,7 +36,17 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "  %-10s %s\n\n", "version", "print the version");
-    fprintf(out, "`cmksim COMMAND --help` describes a command.\n");
+    fprintf(out,
+            "`cmksim COMMAND --help` describes a command. The client commands talk to a\n"
+            "running `cmksim serve` (found through --data DIR, default ./%s, or\n"
+            "$CMKSIM_DATA) over HTTPS like any other client; -o json for scripts.\n\n"
+            "examples:\n"
+            "  cmksim serve --data /tmp/sandbox &\n"
+            "  export CMKSIM_DATA=/tmp/sandbox\n"
+            "  cmksim key create kv1 cmk --size 2048\n"
+            "  cmksim clock advance 30m\n"
+            "  cmksim health pg1\n",
+            CLI_DEFAULT_DATA);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

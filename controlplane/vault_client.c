@@ -519,6 +519,13 @@ void cp__key_check(struct cp_servers *s, const char *key_uri, const char *identi
         return fail(out, CP_CAUSE_KEY_UNSUPPORTED, &k, key_uri, identity_id, NULL);
     char *probe = NULL;
     int rc = 0;
+    /* A DEK wrapped by another key (the key before a key change, until the data plane has
+     * re-wrapped) says nothing about this key: probe this key with a fresh wrap instead. */
+    struct cp_key_ref bk;
+    if (blob && blob_kid && blob_kid[0] &&
+        (cp__key_ref_parse(s, blob_kid, &bk, NULL) != 0 || strcasecmp(bk.host, k.host) != 0 ||
+         strcasecmp(bk.key, k.key) != 0))
+        blob = NULL;
     if (blob == NULL || blob[0] == '\0') {
         rc = cp__key_wrap_probe(s, &k, out->info.kid, identity_id, &probe, &r);
         if (rc != 0) {

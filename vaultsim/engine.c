@@ -346,6 +346,8 @@ int vs__key_state(struct vs_engine *e, const struct vs_space *s, const char *nam
 int vs__read_version(struct vs_engine *e, const struct vs_space *s, const char *name,
                      const char *version, int deleted, struct vs_key *out, struct cmk_err *err)
 {
+    /* out is always safe to vs_key_clear afterwards, even when the key is not found. */
+    memset(out, 0, sizeof(*out));
     int latest = version == NULL || *version == '\0';
     sqlite3_stmt *st;
     if (latest)

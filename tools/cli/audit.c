@@ -78,17 +78,22 @@ int cli_audit(int argc, char **argv)
     cli_url_escape(name, ename, sizeof(ename));
     snprintf(url, sizeof(url), CLI_MGMT "/_cmksim/%s/%s/audit%s%s", hsm ? "managedHSMs" : "vaults",
              ename, after ? "?after=" : "", after ? after : "");
+    /* every return from here closes the context: it holds the cached token */
     const char *tok = cli_token(&ctx, "mgmt");
-    if (tok == NULL)
+    if (tok == NULL) {
+        cli_ctx_close(&ctx);
         return CLI_EX_FAIL;
+    }
     struct cli_reply r;
     if (cli_http(&ctx, "GET", url, NULL, NULL, 0, tok, &r) != 0) {
         cli_reply_close(&r);
+        cli_ctx_close(&ctx);
         return CLI_EX_FAIL;
     }
     if (r.status >= 300) {
         rc = cli_print_error(&ctx, &r);
         cli_reply_close(&r);
+        cli_ctx_close(&ctx);
         return rc;
     }
     /* application/x-ndjson: one event per line */

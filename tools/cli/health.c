@@ -59,18 +59,24 @@ int cli_health(int argc, char **argv)
     if (name == NULL)
         return cli_usage_error("health", "which SERVER?");
     char id[1024], url[1400];
-    if ((rc = cli_find_resource(&ctx, SERVER_TYPE, name, id, sizeof(id))) != 0)
+    /* every return from here closes the context: it holds the cached tokens */
+    if ((rc = cli_find_resource(&ctx, SERVER_TYPE, name, id, sizeof(id))) != 0) {
+        cli_ctx_close(&ctx);
         return rc;
+    }
     json_t *srv = NULL, *health = NULL;
     snprintf(url, sizeof(url), CLI_MGMT "%s?api-version=2022-12-01", id);
-    if ((rc = cli_call(&ctx, "mgmt", "GET", url, NULL, &srv)) != 0)
+    if ((rc = cli_call(&ctx, "mgmt", "GET", url, NULL, &srv)) != 0) {
+        cli_ctx_close(&ctx);
         return rc;
+    }
     snprintf(url, sizeof(url),
              CLI_MGMT "%s/providers/Microsoft.ResourceHealth/availabilityStatuses/current"
                       "?api-version=2023-07-01-preview",
              id);
     if ((rc = cli_call(&ctx, "mgmt", "GET", url, NULL, &health)) != 0) {
         json_decref(srv);
+        cli_ctx_close(&ctx);
         return rc;
     }
     json_t *p = json_object_get(srv, "properties");

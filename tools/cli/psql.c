@@ -64,12 +64,17 @@ int cli_psql(int argc, char **argv)
     if (name == NULL)
         return cli_usage_error("psql", "which SERVER?");
     char id[1024], url[1200];
-    if ((rc = cli_find_resource(&ctx, SERVER_TYPE, name, id, sizeof(id))) != 0)
+    /* every return from here closes the context: it holds the cached tokens */
+    if ((rc = cli_find_resource(&ctx, SERVER_TYPE, name, id, sizeof(id))) != 0) {
+        cli_ctx_close(&ctx);
         return rc;
+    }
     json_t *srv = NULL;
     snprintf(url, sizeof(url), CLI_MGMT "%s?api-version=2022-12-01", id);
-    if ((rc = cli_call(&ctx, "mgmt", "GET", url, NULL, &srv)) != 0)
+    if ((rc = cli_call(&ctx, "mgmt", "GET", url, NULL, &srv)) != 0) {
+        cli_ctx_close(&ctx);
         return rc;
+    }
     const char *admin = json_string_value(
         json_object_get(json_object_get(srv, "properties"), "administratorLogin"));
     const char *canon = json_string_value(json_object_get(srv, "name"));
@@ -77,9 +82,12 @@ int cli_psql(int argc, char **argv)
     snprintf(login, sizeof(login), "%s", user ? user : admin ? admin : "postgres");
     snprintf(host, sizeof(host), "%s.postgres.%s", canon ? canon : name, ctx.suffix);
     json_decref(srv);
-    if (ctx.pg_port <= 0)
-        return cli_fail(&ctx, "this cmksim serves no PostgreSQL endpoint (no \"postgres\" "
-                              "address in serve.json)");
+    if (ctx.pg_port <= 0) {
+        rc = cli_fail(&ctx, "this cmksim serves no PostgreSQL endpoint (no \"postgres\" "
+                            "address in serve.json)");
+        cli_ctx_close(&ctx);
+        return rc;
+    }
     char conninfo[PATH_MAX + 1024];
     snprintf(conninfo, sizeof(conninfo),
              "host=%s hostaddr=%s port=%d dbname=%s user=%s sslmode=verify-full "

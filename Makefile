@@ -6,7 +6,7 @@ CMKSIM    := $(BUILD)/tools/cmksim
 JOBS      ?= $(shell nproc)
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: all setup build test test-asan demo serve fuzz bench format check-format clean
+.PHONY: all setup build test test-asan valgrind demo serve fuzz bench format check-format clean
 
 all: build
 
@@ -24,10 +24,29 @@ test: setup
 	@ctest --preset ci -j $(JOBS) --timeout 600
 	@$(MAKE) --no-print-directory test-asan
 
+# The unit tests under ASan+UBSan (the whole suite under ASan: `make test-asan LABELS=`; it
+# roughly doubles `make test`'s time on two cores). Each sanitizer report of every process is
+# written to build/asan/sanitizer-reports; any report fails the run and is printed.
+LABELS ?= -L unit
+SANITIZER_REPORTS := $(CURDIR)/build/asan/sanitizer-reports
 test-asan:
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	@ctest --preset asan -j $(JOBS) --timeout 900 -L unit
+	@rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
+	@status=0; \
+	 ASAN_OPTIONS=detect_leaks=1:log_path=$(SANITIZER_REPORTS)/asan \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZER_REPORTS)/ubsan \
+	 ctest --preset asan -j $(JOBS) --timeout 900 $(LABELS) || status=$$?; \
+	 if ls $(SANITIZER_REPORTS)/* >/dev/null 2>&1; then \
+	   cat $(SANITIZER_REPORTS)/*; echo "test-asan: sanitizer reports (above) in $(SANITIZER_REPORTS)"; status=1; \
+	 fi; exit $$status
+
+# The whole scenario library under valgrind memcheck: zero errors and zero leaks, suppressions
+# only from tools/valgrind.supp (third-party libraries, each justified). It takes tens of minutes
+# on two cores, so `make test` runs one scenario of it (ctest label valgrind) and this the rest.
+valgrind: build
+	@valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+	  --suppressions=tools/valgrind.supp $(CMKSIM) run scenarios/cases/ --quiet
 
 demo: build
 	@tools/demo $(CMKSIM)

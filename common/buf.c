@@ -78,8 +78,13 @@ void cmk_buf_reserve(struct cmk_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
+    int fresh = b->data == NULL;
     b->data = cmk_xrealloc(b->data, cap);
     b->cap = cap;
+    /* data is always NUL-terminated (buf.h), also when reserved and never appended to: a
+     * reader of an empty string token read the fresh block's garbage (fuzz_pgwire). */
+    if (fresh)
+        b->data[0] = '\0';
 }
 
 void cmk_buf_append(struct cmk_buf *b, const void *p, size_t n)

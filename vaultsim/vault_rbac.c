@@ -319,6 +319,9 @@ static void h_role_definitions(struct cmk_request *req, struct cmk_response *res
     struct vs_vaults *vs = data;
     struct cmk_arm_call call;
     int tenant_level = cmk_request_param(req, "s") == NULL;
+    /* Tenant-level definitions need a token too (ARM answers nothing without one). */
+    if (tenant_level && cmk_arm_authenticate(vs->arm, req, res, NULL) != 0)
+        return;
     if (!tenant_level &&
         cmk_arm_call_begin(vs->arm, req, res, NULL, CMK_ARM_CALL_NO_ID, &call) != 0)
         goto End;

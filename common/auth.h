@@ -17,13 +17,13 @@
 #include "err.h"
 
 struct cmk_principal {
-    char tid[64];       /* tenant id */
-    char oid[64];       /* object id of the principal */
-    char appid[64];     /* client id */
-    char aud[256];      /* audience, e.g. "https://vault.azure.net" */
+    char tid[64];   /* tenant id */
+    char oid[64];   /* object id of the principal */
+    char appid[64]; /* client id */
+    char aud[256];  /* audience, e.g. "https://vault.azure.net" */
     char iss[256];
-    char idtyp[16];     /* "app" for service principals, "mi" for managed identities */
-    char mirid[512];    /* managed identity resource id (xms_mirid), may be empty */
+    char idtyp[16];  /* "app" for service principals, "mi" for managed identities */
+    char mirid[512]; /* managed identity resource id (xms_mirid), may be empty */
     cmk_time_t iat, nbf, exp;
 };
 

@@ -78,8 +78,7 @@ enum cmk_host_kind cmk_hosts_classify(const struct cmk_hosts *h, const char *hos
         const char *end = strchr(host, ']');
         if (end == NULL)
             return CMK_HOST_UNKNOWN;
-        return (end - host == 4 && memcmp(host, "[::1", 4) == 0) ? CMK_HOST_MGMT
-                                                                  : CMK_HOST_UNKNOWN;
+        return (end - host == 4 && memcmp(host, "[::1", 4) == 0) ? CMK_HOST_MGMT : CMK_HOST_UNKNOWN;
     }
     for (; host[len] && host[len] != ':' && len < sizeof(name) - 1; len++)
         name[len] = (char)tolower((unsigned char)host[len]);

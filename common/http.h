@@ -22,11 +22,11 @@
 #include "router.h"
 
 struct cmk_http_config {
-    const char *addr; /* "127.0.0.1" */
-    int port;         /* 0: any free port */
-    SSL_CTX *tls;     /* NULL: plaintext */
-    size_t max_header; /* default 16 KiB */
-    size_t max_body;   /* default 1 MiB */
+    const char *addr;          /* "127.0.0.1" */
+    int port;                  /* 0: any free port */
+    SSL_CTX *tls;              /* NULL: plaintext */
+    size_t max_header;         /* default 16 KiB */
+    size_t max_body;           /* default 1 MiB */
     cmk_time_t idle_timeout;   /* keep-alive idle, default 120 s */
     cmk_time_t header_timeout; /* whole request head must arrive within, default 30 s */
 };

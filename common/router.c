@@ -196,8 +196,8 @@ static void collapse_leading_slashes(struct cmk_request *req)
 void cmk_router_dispatch(struct cmk_router *r, struct cmk_request *req, struct cmk_response *res)
 {
     if (req->host_kind == CMK_HOST_UNKNOWN && r->hosts != NULL)
-        req->host_kind = cmk_hosts_classify(r->hosts, req->host, req->host_label,
-                                            sizeof(req->host_label));
+        req->host_kind =
+            cmk_hosts_classify(r->hosts, req->host, req->host_label, sizeof(req->host_label));
     if (req->host_kind == CMK_HOST_MGMT)
         collapse_leading_slashes(req);
 
@@ -551,7 +551,11 @@ static json_t *json_string_lossy(const char *s)
     cmk_buf_init(&b);
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        size_t n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        size_t n = *p < 0x80         ? 1
+                   : (*p >> 5) == 6  ? 2
+                   : (*p >> 4) == 14 ? 3
+                   : (*p >> 3) == 30 ? 4
+                                     : 0;
         size_t i = 1;
         for (; n && i < n; i++)
             if ((p[i] & 0xC0) != 0x80)

@@ -50,9 +50,9 @@ struct cmk_header {
 
 struct cmk_request {
     char method[16];
-    char *target;               /* raw request-target as received */
-    char *path;                 /* percent-decoded path, no query */
-    char *host;                 /* lowercased, no port */
+    char *target; /* raw request-target as received */
+    char *path;   /* percent-decoded path, no query */
+    char *host;   /* lowercased, no port */
     enum cmk_host_kind host_kind;
     char host_label[64];        /* vault/HSM/server name for wildcard hosts */
     struct cmk_header *headers; /* names lowercased */

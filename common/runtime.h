@@ -29,13 +29,13 @@ struct cmk_log;
 struct cmk_trace;
 
 struct cmk_runtime_opts {
-    const char *data_dir;       /* created if missing (mode 0700) */
+    const char *data_dir; /* created if missing (mode 0700) */
     enum cmk_clock_mode clock_mode;
-    cmk_time_t clock_start;     /* virtual/scaled start; 0: 2026-01-01T00:00:00Z */
-    double speed;               /* scaled mode factor */
+    cmk_time_t clock_start; /* virtual/scaled start; 0: 2026-01-01T00:00:00Z */
+    double speed;           /* scaled mode factor */
     uint64_t seed;
-    const char *suffix;         /* local host suffix; NULL: "localhost" */
-    int in_memory;              /* state.db in memory (scenario runs that need no restart) */
+    const char *suffix; /* local host suffix; NULL: "localhost" */
+    int in_memory;      /* state.db in memory (scenario runs that need no restart) */
 };
 
 struct cmk_runtime {
@@ -44,11 +44,11 @@ struct cmk_runtime {
     struct cmk_rng rng;
     struct cmk_router router;
     struct cmk_hosts hosts;
-    struct cmk_tls *tls; /* NULL until cmk_runtime_open_tls */
+    struct cmk_tls *tls;   /* NULL until cmk_runtime_open_tls */
     struct cmk_auth *auth; /* token signing and verification (auth.h) */
     struct cmk_arm *arm;   /* the ARM core (arm.h): set by cmk_arm_open, NULL before */
     sqlite3 *db;
-    struct cmk_trace *trace; /* NULL unless a trace was asked for */
+    struct cmk_trace *trace;  /* NULL unless a trace was asked for */
     struct cmk_events events; /* what happened, for the runner, trace and dashboard (events.h) */
     char data_dir[PATH_MAX];
 };

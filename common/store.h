@@ -31,8 +31,8 @@ void cmk_store_close(sqlite3 *db);
 int cmk_store_migrate(sqlite3 *db, const char *module, const struct cmk_migration *m, size_t n,
                       struct cmk_err *err) __attribute__((warn_unused_result));
 int cmk_store_exec(sqlite3 *db, const char *sql, struct cmk_err *err);
-int cmk_store_begin(sqlite3 *db);    /* BEGIN IMMEDIATE */
-int cmk_store_commit(sqlite3 *db);   /* COMMIT; durable on return */
+int cmk_store_begin(sqlite3 *db);  /* BEGIN IMMEDIATE */
+int cmk_store_commit(sqlite3 *db); /* COMMIT; durable on return */
 void cmk_store_rollback(sqlite3 *db);
 /* Prepared statement cached per (db, sql text); reset and bindings cleared before return.
  * Owned by the cache: never finalize it. */

@@ -90,8 +90,8 @@ static void test_matching(void **state)
         {NULL, NULL, NULL},
     };
     cmk_router_add_table(&r, CMK_HOST_VAULT, vault_routes, "vault");
-    cmk_router_add(&r, CMK_HOST_MGMT, "*", "/subscriptions/{sub}/resourceGroups/{rg}/{rest*}",
-                   echo, "arm");
+    cmk_router_add(&r, CMK_HOST_MGMT, "*", "/subscriptions/{sub}/resourceGroups/{rg}/{rest*}", echo,
+                   "arm");
 
     int status;
     json_t *j = call(&r, "GET", "https://kv.vault.azure.net/keys/k1?api-version=7.5", &status);
@@ -156,10 +156,12 @@ static void test_matching(void **state)
 static void test_request_helpers(void **state)
 {
     struct cmk_request req;
-    struct cmk_origin o = {.kind = CMK_ORIGIN_TRUSTED_SERVICE, .addr = "10.0.0.5",
+    struct cmk_origin o = {.kind = CMK_ORIGIN_TRUSTED_SERVICE,
+                           .addr = "10.0.0.5",
                            .service = "Microsoft.DBforPostgreSQL"};
-    assert_int_equal(cmk_request_init(&req, "POST", "https://kv.vault.azure.net/keys/a%2Fb?x=1+2&"
-                                                    "API-Version=7.5&flag",
+    assert_int_equal(cmk_request_init(&req, "POST",
+                                      "https://kv.vault.azure.net/keys/a%2Fb?x=1+2&"
+                                      "API-Version=7.5&flag",
                                       &o),
                      0);
     assert_string_equal(req.path, "/keys/a/b");

@@ -184,27 +184,39 @@ static void respond_page(struct vs_call *call, json_t *value, int more, const ch
 
 /* ---- handlers ---------------------------------------------------------------------------- */
 
-static void h_list(struct cmk_request *req, struct cmk_response *res, void *data)
+/* The live and the deleted key lists page the same way; only the engine call and the
+ * nextLink path differ. */
+typedef int (*key_lister)(struct vs_engine *e, const struct vs_space *s, const char *after,
+                          size_t max, struct vs_key **items, size_t *n, int *more,
+                          struct cmk_err *err);
+
+static void list_page(struct vs_call *call, struct vs_keys *ks, key_lister list, const char *path)
 {
-    BEGIN(VS_PERM_LIST, "KeyList");
+    struct cmk_err err;
     size_t max;
     char after[256];
-    if (page_params(&call, &max, after, sizeof(after)) != 0) {
-        vs__call_fail(&call);
-        goto End;
+    if (page_params(call, &max, after, sizeof(after)) != 0) {
+        vs__call_fail(call);
+        return;
     }
     struct vs_key *items;
     size_t n;
     int more;
-    if (vs_key_list(ks->engine, &call.c.space, after, max, &items, &n, &more, &err) != 0) {
-        vs__engine_fail(&call, &err);
-        goto End;
+    if (list(ks->engine, &call->c.space, after, max, &items, &n, &more, &err) != 0) {
+        vs__engine_fail(call, &err);
+        return;
     }
     json_t *value = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(value, vs_key_item_json(&items[i], call.base));
-    respond_page(&call, value, more, n ? items[n - 1].name : "", "/keys", max);
+        json_array_append_new(value, vs_key_item_json(&items[i], call->base));
+    respond_page(call, value, more, n ? items[n - 1].name : "", path, max);
     vs_key_list_free(items, n);
+}
+
+static void h_list(struct cmk_request *req, struct cmk_response *res, void *data)
+{
+    BEGIN(VS_PERM_LIST, "KeyList");
+    list_page(&call, ks, vs_key_list, "/keys");
 End:
     vs__call_end(&call);
 }
@@ -436,24 +448,7 @@ End:
 static void h_deleted_list(struct cmk_request *req, struct cmk_response *res, void *data)
 {
     BEGIN(VS_PERM_LIST, "KeyListDeleted");
-    size_t max;
-    char after[256];
-    if (page_params(&call, &max, after, sizeof(after)) != 0) {
-        vs__call_fail(&call);
-        goto End;
-    }
-    struct vs_key *items;
-    size_t n;
-    int more;
-    if (vs_key_list_deleted(ks->engine, &call.c.space, after, max, &items, &n, &more, &err) != 0) {
-        vs__engine_fail(&call, &err);
-        goto End;
-    }
-    json_t *value = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(value, vs_key_item_json(&items[i], call.base));
-    respond_page(&call, value, more, n ? items[n - 1].name : "", "/deletedkeys", max);
-    vs_key_list_free(items, n);
+    list_page(&call, ks, vs_key_list_deleted, "/deletedkeys");
 End:
     vs__call_end(&call);
 }

@@ -1,11 +1,17 @@
 /* auth.c: the emulated login service's token-signing key, compact RS256 JWTs, and their
  * verification (see auth.h).
  *
- * The key is an RSA-2048 key created on first open under DIR/keys/token-signing.pem (mode
- * 0600, directories 0700) and reused after. Its JWK thumbprint (RFC 7638, SHA-256, base64url)
- * is the "kid". A self-signed certificate is derived from it on every open, deterministically
- * (fixed subject, serial and validity; PKCS#1 v1.5 signatures are deterministic), so the key
- * set can carry "x5c"/"x5t" like Entra ID's without storing a second file or reading a clock.
+ * The key is an RSA-2048 key created on first open and kept sealed under the root key
+ * (rootkey.h: PKCS#8 DER, label "auth token-signing key", aad "token-signing.key") in
+ * DIR/keys/token-signing.key (mode 0600, directories 0700), reused after. A key file that does
+ * not open (altered, or sealed under another root key) stops the start with a message naming
+ * the file: making a new key silently would invalidate every token in circulation. Older
+ * versions kept the key in clear in DIR/keys/token-signing.pem; such a file is deleted unread
+ * and a new key made, so tokens issued before the upgrade simply stop verifying (clients get
+ * new ones from the login service). Its JWK thumbprint (RFC 7638, SHA-256, base64url) is the
+ * "kid". A self-signed certificate is derived from it on every open, deterministically (fixed
+ * subject, serial and validity; PKCS#1 v1.5 signatures are deterministic), so the key set can
+ * carry "x5c"/"x5t" like Entra ID's without storing a second file or reading a clock.
  *
  * Verification is deliberately narrow: the token is parsed with bounded sizes and a strict
  * base64url alphabet, the header must name RS256 and our kid (or x5t), the signature must be
@@ -18,7 +24,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +37,13 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "b64.h"
 #include "buf.h"
+#include "log.h"
+#include "rootkey.h"
 
 #define TOKEN_MAX        16384 /* a whole "Bearer ..." header; Entra tokens are ~1.5 KiB */
 #define SEGMENT_JSON_MAX 8192  /* a decoded header or payload */
@@ -72,73 +78,63 @@ static int ensure_dir(const char *path, struct cmk_err *err)
     return 0;
 }
 
-static int load_key(const char *path, EVP_PKEY **out, struct cmk_err *err)
+/* Make a new key and seal it into path. */
+static int create_key(const struct cmk_rootkey *rk, const char *path, EVP_PKEY **out,
+                      struct cmk_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? CMK_ENOTFOUND
-                               : cmk_err_set(err, CMK_EIO, 500, "InternalError",
-                                             "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-        (void)fchmod(fd, 0600); /* a secret file must not stay readable by others */
-    FILE *f = fdopen(fd, "r");
-    if (f == NULL) {
-        close(fd);
-        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot read %s", path);
-    }
-    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)KEY_BITS);
     if (key == NULL)
-        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError",
-                           "%s does not hold a PEM private key", path);
-    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) != KEY_BITS) {
+        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError", "RSA key generation failed");
+    int rc = cmk_rootkey_write_pkey(rk, CMK_AUTH_KEY_LABEL, path, key, err);
+    if (rc != 0) {
         EVP_PKEY_free(key);
-        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError", "%s is not an RSA-%d key", path,
-                           KEY_BITS);
+        return rc;
     }
     *out = key;
     return 0;
 }
 
-/* Write the new key to a temporary file (0600, O_EXCL) and rename it into place, so a crash
- * never leaves a half-written key that the next start would refuse. */
-static int create_key(const char *dir, const char *path, EVP_PKEY **out, struct cmk_err *err)
+/* Open the sealed key, or make it on first start. Anything but "no file" is a refusal: the
+ * message names the file and what to do. */
+static int load_or_create_key(const char *dir, const char *keys, EVP_PKEY **out,
+                              struct cmk_err *err)
 {
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)KEY_BITS);
-    if (key == NULL)
-        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError", "RSA key generation failed");
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        EVP_PKEY_free(key);
+    char path[PATH_MAX], legacy[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", keys, CMK_AUTH_KEY_FILE) >= (int)sizeof(path) ||
+        snprintf(legacy, sizeof(legacy), "%s/token-signing.pem", keys) >= (int)sizeof(legacy))
         return cmk_err_set(err, CMK_EINVAL, 500, "InternalError", "state path too long");
-    }
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    /* The clear key of older versions is removed unread; a new key replaces it. */
+    if (unlink(legacy) == 0)
+        cmk_warn("auth",
+                 "msg=\"removed the token-signing key kept in clear by an older "
+                 "version; a new key is made and tokens issued before stop verifying\" "
+                 "file=%s",
+                 legacy);
+    struct cmk_rootkey rk;
+    int rc = cmk_rootkey_load(&rk, dir, err);
+    if (rc != 0)
+        return rc;
+    struct cmk_err e;
+    cmk_err_clear(&e);
+    EVP_PKEY *key = NULL;
+    rc = cmk_rootkey_read_pkey(&rk, CMK_AUTH_KEY_LABEL, path, &key, &e);
+    if (rc == CMK_ENOTFOUND) {
+        rc = create_key(&rk, path, &key, err);
+    } else if (rc != 0) {
+        rc = cmk_err_set(err, rc, 500, "InternalError",
+                         "cannot load the token-signing key: %s. Restore the file, or delete it "
+                         "to start with a new key (tokens issued before then stop verifying)",
+                         e.message);
+    } else if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) != KEY_BITS) {
         EVP_PKEY_free(key);
-        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot create %s: %s", tmp,
-                           strerror(errno));
+        key = NULL;
+        rc = cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError", "%s is not an RSA-%d key", path,
+                         KEY_BITS);
     }
-    FILE *f = fdopen(fd, "w");
-    int ok = f != NULL && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1 &&
-             fflush(f) == 0 && fsync(fd) == 0;
-    if (f != NULL)
-        ok = (fclose(f) == 0) && ok;
-    else
-        close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        (void)unlink(tmp);
-        EVP_PKEY_free(key);
-        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot write %s", path);
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    *out = key;
-    return 0;
+    cmk_rootkey_wipe(&rk);
+    if (rc == 0)
+        *out = key;
+    return rc;
 }
 
 /* ---- public parts: n, e, kid, certificate -------------------------------------------------- */
@@ -236,9 +232,8 @@ static int derive_public(struct cmk_auth *a, struct cmk_err *err)
 int cmk_auth_open(struct cmk_auth **out, const char *dir, struct cmk_err *err)
 {
     *out = NULL;
-    char keys[PATH_MAX], path[PATH_MAX];
-    if (dir == NULL || snprintf(keys, sizeof(keys), "%s/keys", dir) >= (int)sizeof(keys) ||
-        snprintf(path, sizeof(path), "%s/token-signing.pem", keys) >= (int)sizeof(path))
+    char keys[PATH_MAX];
+    if (dir == NULL || snprintf(keys, sizeof(keys), "%s/keys", dir) >= (int)sizeof(keys))
         return cmk_err_set(err, CMK_EINVAL, 500, "InternalError", "bad state directory");
     int rc = ensure_dir(dir, err);
     if (rc == 0)
@@ -246,9 +241,7 @@ int cmk_auth_open(struct cmk_auth **out, const char *dir, struct cmk_err *err)
     if (rc != 0)
         return rc;
     struct cmk_auth *a = cmk_xcalloc(1, sizeof(*a));
-    rc = load_key(path, &a->key, err);
-    if (rc == CMK_ENOTFOUND)
-        rc = create_key(keys, path, &a->key, err);
+    rc = load_or_create_key(dir, keys, &a->key, err);
     if (rc == 0)
         rc = derive_public(a, err);
     if (rc != 0) {

@@ -1,12 +1,15 @@
 /* auth.h: bearer tokens. The emulated login service issues RS256 JWTs; every service verifies
  * them here, the same way for both doors of the router.
  *
- * The token-signing key is created on first start under DIR/keys/token-signing.pem (mode
- * 0600) and reused after. Verification accepts RS256 signed by that key only ("alg":"none",
- * HS256 and foreign keys are refused), checks nbf/exp against the clock (5 minutes of skew,
- * like Entra ID), the audience against the caller's list, and asks the identity registry
- * (a hook set by the control plane) whether the principal still exists, so a deleted
- * managed identity's tokens stop working at once.
+ * The token-signing key is created on first start and kept sealed under the root key
+ * (rootkey.h) in DIR/keys/token-signing.key (mode 0600), reused after; a file that does not
+ * open stops the start. (Older versions kept it in clear in token-signing.pem: that file is
+ * deleted unread and a new key made, so tokens issued before simply stop verifying.)
+ * Verification accepts RS256 signed by that key only ("alg":"none", HS256 and foreign keys are
+ * refused), checks nbf/exp against the clock (5 minutes of skew, like Entra ID), the audience
+ * against the caller's list, and asks the identity registry (a hook set by the control plane)
+ * whether the principal still exists, so a deleted managed identity's tokens stop working at
+ * once.
  */
 #ifndef CMK_AUTH_H
 #define CMK_AUTH_H
@@ -31,6 +34,11 @@ struct cmk_principal {
 typedef int (*cmk_principal_check_fn)(void *data, const char *tid, const char *oid);
 
 struct cmk_auth;
+
+/* The sealed key file under DIR/keys/ and its sealing label, for tools that seed a known key
+ * with cmk_rootkey_write_pkey (the JWT fuzzer). */
+#define CMK_AUTH_KEY_FILE  "token-signing.key"
+#define CMK_AUTH_KEY_LABEL "auth token-signing key"
 
 int cmk_auth_open(struct cmk_auth **out, const char *dir, struct cmk_err *err)
     __attribute__((warn_unused_result));

@@ -1,14 +1,18 @@
-/* rootkey.c: the emulator's root key file and AES-256-GCM sealing under derived keys (see
- * rootkey.h). The file is created with O_EXCL under a temporary name and linked into place,
- * so two processes starting on one fresh directory end up with the same key. */
+/* rootkey.c: the emulator's root key file, AES-256-GCM sealing under derived keys, and private
+ * key files sealed under it (see rootkey.h). The root key file is created with O_EXCL under a
+ * temporary name and linked into place, so two processes starting on one fresh directory end
+ * up with the same key; a sealed private key file is written to a temporary name and renamed
+ * over the old one, so a crash leaves either the old key or the new one, never half a key. */
 #include "rootkey.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/x509.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SEAL_VERSION 1
+#define SEAL_VERSION  1
+#define PKEY_FILE_MAX (64 * 1024) /* a sealed RSA-4096 PKCS#8 is ~2.4 KiB */
 
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
@@ -235,5 +240,154 @@ int cmk_rootkey_open(const struct cmk_rootkey *rk, const char *label, const void
     }
     *pt = out;
     *n = clen;
+    return 0;
+}
+
+/* ---- sealed private key files ------------------------------------------------------------ */
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+int cmk_rootkey_write_pkey(const struct cmk_rootkey *rk, const char *label, const char *path,
+                           const EVP_PKEY *pkey, struct cmk_err *err)
+{
+    const char *name = base_name(path);
+    size_t dirlen = (size_t)(name - path);
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    if (name[0] == '\0' || dirlen >= sizeof(dir) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.%ld.tmp", (int)dirlen, path, name,
+                         (long)getpid()) >= sizeof(tmp))
+        return cmk_err_set(err, CMK_EINVAL, 500, "InternalError", "bad key file path %s", path);
+    if (dirlen == 0)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)dirlen, path);
+
+    /* PKCS#8 DER of the key, cleansed as soon as it is sealed. */
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
+    unsigned char *der = NULL;
+    int derlen = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
+    PKCS8_PRIV_KEY_INFO_free(p8); /* its free cleanses the key octets */
+    if (derlen <= 0)
+        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError",
+                           "cannot encode the private key for %s", path);
+    struct cmk_buf sealed;
+    cmk_buf_init(&sealed);
+    int rc = cmk_rootkey_seal(rk, label, name, strlen(name), der, (size_t)derlen, &sealed);
+    OPENSSL_cleanse(der, (size_t)derlen);
+    OPENSSL_free(der);
+    if (rc != 0) {
+        cmk_buf_close(&sealed);
+        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError",
+                           "cannot seal the private key for %s", path);
+    }
+
+    (void)unlink(tmp); /* left by a crashed process that had our pid */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cmk_buf_close(&sealed);
+        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot create %s: %s", tmp,
+                           strerror(errno));
+    }
+    int bad = write_all(fd, (const unsigned char *)sealed.data, sealed.len) != 0 || fsync(fd) != 0;
+    int e = errno;
+    cmk_buf_close(&sealed);
+    if (close(fd) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        (void)unlink(tmp);
+        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot write %s: %s", path,
+                           strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int cmk_rootkey_read_pkey(const struct cmk_rootkey *rk, const char *label, const char *path,
+                          EVP_PKEY **out, struct cmk_err *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? CMK_ENOTFOUND
+                               : cmk_err_set(err, CMK_EIO, 500, "InternalError",
+                                             "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "%s is not a regular file", path);
+    }
+    if ((st.st_mode & 077) != 0)
+        (void)fchmod(fd, 0600); /* a key file stays private, even sealed */
+    if (st.st_size > PKEY_FILE_MAX) {
+        close(fd);
+        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError",
+                           "%s is not a sealed cmksim private key (%lld bytes)", path,
+                           (long long)st.st_size);
+    }
+    unsigned char *buf = cmk_xmalloc(PKEY_FILE_MAX + 1);
+    size_t got = 0;
+    int rerr = 0;
+    while (got <= PKEY_FILE_MAX) {
+        ssize_t r = read(fd, buf + got, PKEY_FILE_MAX + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rerr = errno;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (rerr != 0) {
+        free(buf);
+        return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot read %s: %s", path,
+                           strerror(rerr));
+    }
+    /* A PEM file here was written by an older cmksim, which kept these keys in clear: it is
+     * reported, never parsed. */
+    int clear_pem = got >= 10 && memcmp(buf, "-----BEGIN", 10) == 0;
+    const char *name = base_name(path);
+    unsigned char *der = NULL;
+    size_t derlen = 0;
+    int rc = CMK_ECRYPTO;
+    if (!clear_pem && got <= PKEY_FILE_MAX)
+        rc = cmk_rootkey_open(rk, label, name, strlen(name), buf, got, &der, &derlen);
+    OPENSSL_cleanse(buf, got); /* a clear PEM, if that is what it was */
+    free(buf);
+    if (clear_pem)
+        return cmk_err_set(err, CMK_EPARSE, 500, "InternalError",
+                           "%s holds a private key in clear, not sealed under the root key", path);
+    if (rc != 0)
+        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError",
+                           "%s does not open under this emulator's root key: the file was "
+                           "altered, renamed, or sealed by another emulator",
+                           path);
+    const unsigned char *p = der;
+    PKCS8_PRIV_KEY_INFO *p8 =
+        derlen <= INT_MAX ? d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)derlen) : NULL;
+    EVP_PKEY *key = p8 != NULL && p == der + derlen ? EVP_PKCS82PKEY(p8) : NULL;
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    OPENSSL_cleanse(der, derlen);
+    free(der);
+    if (key == NULL) {
+        ERR_clear_error();
+        return cmk_err_set(err, CMK_ECRYPTO, 500, "InternalError",
+                           "%s opens but does not hold a PKCS#8 private key", path);
+    }
+    *out = key;
     return 0;
 }

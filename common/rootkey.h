@@ -11,6 +11,11 @@
  * under one key. The sealed form is version(1) || nonce(12) || ciphertext || tag(16); aad binds
  * the context (e.g. the key's identity), so a sealed blob moved to another row does not open.
  *
+ * The emulator's own private keys (the token-signing key, the TLS CA and leaf keys) are files
+ * of their own: cmk_rootkey_write_pkey seals the key's PKCS#8 DER under a label with the file's
+ * base name as aad, and cmk_rootkey_read_pkey opens it. DIR/keys/root.key is therefore the only
+ * secret cmksim ever keeps on disk in clear.
+ *
  * Ownership: struct cmk_rootkey is embedded by its owner; cmk_rootkey_wipe cleanses it.
  * Opened plaintext is handed to the caller, who must OPENSSL_cleanse it before freeing.
  * Thread-safety: the functions only read the key, so several threads may seal/open at once.
@@ -18,6 +23,7 @@
 #ifndef CMK_ROOTKEY_H
 #define CMK_ROOTKEY_H
 
+#include <openssl/types.h> /* EVP_PKEY */
 #include <stddef.h>
 
 #include "buf.h"
@@ -51,5 +57,21 @@ int cmk_rootkey_seal(const struct cmk_rootkey *rk, const char *label, const void
 int cmk_rootkey_open(const struct cmk_rootkey *rk, const char *label, const void *aad,
                      size_t aadlen, const void *sealed, size_t len, unsigned char **pt, size_t *n)
     __attribute__((warn_unused_result));
+
+/* Write pkey to path sealed: PKCS#8 DER, cmk_rootkey_seal(label, aad = the base name of path),
+ * through a temporary file in the same directory (O_EXCL, mode 0600), fsync, rename over path,
+ * fsync of the directory. The DER is cleansed. A sealed key renamed to another file name does
+ * not open. */
+int cmk_rootkey_write_pkey(const struct cmk_rootkey *rk, const char *label, const char *path,
+                           const EVP_PKEY *pkey, struct cmk_err *err)
+    __attribute__((warn_unused_result));
+/* Read a key written by cmk_rootkey_write_pkey into *out (caller frees with EVP_PKEY_free).
+ * CMK_ENOTFOUND (err untouched) when path does not exist; CMK_ECRYPTO, with a message naming
+ * the file, when it does not open (altered, truncated, renamed, or sealed under another root
+ * key or label); CMK_EPARSE when it is a clear PEM file (written by an older cmksim; never
+ * parsed: the caller decides, e.g. remove it and make a new key); CMK_EIO when it cannot be
+ * read. A file readable by group or others is set back to 0600. */
+int cmk_rootkey_read_pkey(const struct cmk_rootkey *rk, const char *label, const char *path,
+                          EVP_PKEY **out, struct cmk_err *err) __attribute__((warn_unused_result));
 
 #endif

@@ -5,11 +5,20 @@
  *   ca.pem, ca.key                 the CA: RSA-2048, self-signed, 10 years, basicConstraints CA
  *   management.pem, management.key one leaf per host family, RSA-2048, signed by the CA
  *   login.*, vault.*, managedhsm.*, postgres.*, graph.*
- * Private keys are written 0600 through a temporary file and a rename, so a crash never
- * leaves half a key. On open, everything still valid is reused; a leaf is re-issued when its
- * names no longer match the suffix, it is not signed by the current CA, or it expires within
- * 30 days (keeping its key, unless the CA itself was re-created). Validity is computed from
- * the caller's clock (now_ms), never the system time.
+ * Certificates (.pem) are public, 0644: clients read ca.pem. Private keys (.key) are sealed
+ * under the root key (rootkey.h: PKCS#8 DER, label "tls private key", aad the file's base
+ * name, mode 0600, written through a temporary file and a rename so a crash never leaves half
+ * a key); the root key is loaded from DIR/keys/ for the open and wiped after. A sealed key
+ * that does not open (altered, or sealed under another root key) stops the start with a
+ * message naming the file rather than silently replacing the CA every client trusts. Older
+ * versions wrote the keys as clear PEM under the same names: such a file is deleted unread
+ * and a new key made; for ca.key that means a new CA (and new leaves), so clients must trust
+ * the new ca.pem, which is fine for an emulator upgrade.
+ *
+ * On open, everything still valid is reused; a leaf is re-issued when its names no longer
+ * match the suffix, it is not signed by the current CA, or it expires within 30 days (keeping
+ * its key, unless the CA itself was re-created). Validity is computed from the caller's clock
+ * (now_ms), never the system time.
  *
  * The server context picks the leaf in the servername callback (cmk_hosts_classify on the
  * SNI name; no SNI or an unknown name gets the management leaf). The client context trusts
@@ -34,6 +43,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "rootkey.h"
 
 #define CA_DAYS        3650
 #define LEAF_DAYS      397
@@ -130,16 +140,16 @@ static int ssl_fail(struct cmk_err *err, const char *what)
 
 /* ---- files ---- */
 
-/* Write a PEM file through path.tmp + rename, with the given mode. */
-static int write_pem(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key, struct cmk_err *err)
+/* Write a certificate (public) through path.tmp + rename, mode 0644. */
+static int write_cert(const char *path, X509 *cert, struct cmk_err *err)
 {
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot write %s: %s", tmp,
                            strerror(errno));
-    if (fchmod(fd, mode) != 0) {
+    if (fchmod(fd, 0644) != 0) {
         close(fd);
         return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot chmod %s: %s", tmp,
                            strerror(errno));
@@ -149,8 +159,7 @@ static int write_pem(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key, s
         close(fd);
         return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot write %s", tmp);
     }
-    int ok =
-        cert ? PEM_write_X509(f, cert) : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    int ok = PEM_write_X509(f, cert);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (fclose(f) != 0)
         ok = 0;
@@ -172,15 +181,34 @@ static X509 *read_cert(const char *path)
     return x;
 }
 
-static EVP_PKEY *read_key(const char *path)
+/* Open the sealed key at path into *out; *out stays NULL when there is none (no file, or a
+ * clear PEM of an older version, which is deleted unread): the caller makes a new key. A file
+ * that does not open is a refusal naming it. */
+static int read_key(const struct cmk_rootkey *rk, const char *path, EVP_PKEY **out,
+                    struct cmk_err *err)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    ERR_clear_error();
-    return k;
+    struct cmk_err e;
+    cmk_err_clear(&e);
+    int rc = cmk_rootkey_read_pkey(rk, CMK_TLS_KEY_LABEL, path, out, &e);
+    if (rc == CMK_ENOTFOUND)
+        return 0;
+    if (rc == CMK_EPARSE) {
+        cmk_warn("tls",
+                 "msg=\"removed a private key kept in clear by an older version; a new key is "
+                 "made\" file=%s",
+                 path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return cmk_err_set(err, CMK_EIO, 500, "InternalError", "cannot remove %s: %s", path,
+                               strerror(errno));
+        return 0;
+    }
+    if (rc != 0)
+        return cmk_err_set(err, rc, 500, "InternalError",
+                           "cannot load a TLS private key: %s. Restore the file, or delete the "
+                           "tls directory to start with a new CA (clients must then trust the "
+                           "new ca.pem)",
+                           e.message);
+    return 0;
 }
 
 /* ---- issuing ---- */
@@ -260,12 +288,15 @@ static int fresh(X509 *cert, int64_t now_ms)
            ASN1_TIME_cmp_time_t(X509_get0_notAfter(cert), now + RENEW_BEFORE_S) > 0;
 }
 
-static int load_or_create_ca(struct cmk_tls *t, int64_t now_ms, int *created, struct cmk_err *err)
+static int load_or_create_ca(struct cmk_tls *t, const struct cmk_rootkey *rk, int64_t now_ms,
+                             int *created, struct cmk_err *err)
 {
     char keypath[PATH_MAX + 16];
     snprintf(keypath, sizeof(keypath), "%s/ca.key", t->dir);
     t->ca = read_cert(t->ca_path);
-    t->ca_key = read_key(keypath);
+    int rc = read_key(rk, keypath, &t->ca_key, err);
+    if (rc != 0)
+        return rc;
     if (t->ca && t->ca_key && X509_check_private_key(t->ca, t->ca_key) == 1 &&
         ASN1_TIME_cmp_time_t(X509_get0_notAfter(t->ca), (time_t)(now_ms / 1000) + RENEW_BEFORE_S) >
             0) {
@@ -284,15 +315,16 @@ static int load_or_create_ca(struct cmk_tls *t, int64_t now_ms, int *created, st
     t->ca = issue(t->ca_key, "cmksim emulator CA", NULL, NULL, NULL, now_ms, CA_DAYS);
     if (t->ca == NULL)
         return ssl_fail(err, "CA certificate creation failed");
-    int rc = write_pem(keypath, 0600, NULL, t->ca_key, err);
+    rc = cmk_rootkey_write_pkey(rk, CMK_TLS_KEY_LABEL, keypath, t->ca_key, err);
     if (rc == 0)
-        rc = write_pem(t->ca_path, 0644, t->ca, NULL, err);
+        rc = write_cert(t->ca_path, t->ca, err);
     *created = 1;
     return rc;
 }
 
-static int load_or_create_leaf(struct cmk_tls *t, enum cmk_host_kind kind, int64_t now_ms,
-                               int force, struct cmk_err *err)
+static int load_or_create_leaf(struct cmk_tls *t, const struct cmk_rootkey *rk,
+                               enum cmk_host_kind kind, int64_t now_ms, int force,
+                               struct cmk_err *err)
 {
     char certpath[PATH_MAX + 32], keypath[PATH_MAX + 32], want[512], have[512];
     snprintf(certpath, sizeof(certpath), "%s/%s.pem", t->dir, family_file[kind]);
@@ -304,7 +336,9 @@ static int load_or_create_leaf(struct cmk_tls *t, enum cmk_host_kind kind, int64
     int key_ok = 0;
     if (!force) {
         l->cert = read_cert(certpath);
-        l->key = read_key(keypath);
+        int rc = read_key(rk, keypath, &l->key, err);
+        if (rc != 0)
+            return rc;
         if (l->cert && l->key) {
             cert_sans(l->cert, have, sizeof(have));
             EVP_PKEY *capub = X509_get0_pubkey(t->ca);
@@ -334,9 +368,9 @@ static int load_or_create_leaf(struct cmk_tls *t, enum cmk_host_kind kind, int64
     l->cert = issue(l->key, cn, t->ca, t->ca_key, want, now_ms, LEAF_DAYS);
     if (l->cert == NULL)
         return ssl_fail(err, "leaf certificate creation failed");
-    int rc = write_pem(keypath, 0600, NULL, l->key, err);
+    int rc = cmk_rootkey_write_pkey(rk, CMK_TLS_KEY_LABEL, keypath, l->key, err);
     if (rc == 0)
-        rc = write_pem(certpath, 0644, l->cert, NULL, err);
+        rc = write_cert(certpath, l->cert, err);
     if (rc == 0)
         cmk_info("tls", "msg=\"issued certificate\" file=%s names=\"%s\"", certpath, want);
     return rc;
@@ -423,10 +457,16 @@ int cmk_tls_open(struct cmk_tls **out, const char *dir, const struct cmk_hosts *
                          strerror(errno));
         goto fail;
     }
+    /* The private keys are sealed under the root key, held only for the open. */
+    struct cmk_rootkey rk;
+    rc = cmk_rootkey_load(&rk, dir, err);
+    if (rc != 0)
+        goto fail;
     int created = 0;
-    rc = load_or_create_ca(t, now_ms, &created, err);
+    rc = load_or_create_ca(t, &rk, now_ms, &created, err);
     for (int k = CMK_HOST_MGMT; rc == 0 && k < CMK_HOST__COUNT; k++)
-        rc = load_or_create_leaf(t, (enum cmk_host_kind)k, now_ms, created, err);
+        rc = load_or_create_leaf(t, &rk, (enum cmk_host_kind)k, now_ms, created, err);
+    cmk_rootkey_wipe(&rk);
     if (rc == 0)
         rc = make_contexts(t, err);
     if (rc != 0)

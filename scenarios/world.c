@@ -361,7 +361,7 @@ static void key_cache_remove(void)
 
 static int copy_dir_files(const char *from, const char *to)
 {
-    static const char *const names[] = {"token-signing.pem", "root.key", "identity-header", NULL};
+    static const char *const names[] = {"token-signing.key", "root.key", "identity-header", NULL};
     if (mkdir(to, 0700) != 0 && errno != EEXIST)
         return -1;
     for (size_t i = 0; names[i]; i++) {

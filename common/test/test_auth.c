@@ -1,5 +1,8 @@
 /* test_auth.c: bearer tokens as a service and an attacker see them: the signing key on disk
- * (mode, reuse), issued tokens and their claims, the key set, and every refusal of
+ * (sealed under the root key: no PEM and none of the key's bytes in any file of the state
+ * directory, mode 0600, reuse, a one-byte corruption refused without a new key, the clear PEM
+ * of older versions removed unread; the sealed-file API itself: renamed, other label, other
+ * root key), issued tokens and their claims, the key set, and every refusal of
  * cmk_auth_verify with its reason (no token, alg none, HS256 keyed with the public key,
  * foreign key, tampered signature or payload, expired, not yet valid, wrong audience, deleted
  * principal, malformed input).
@@ -13,6 +16,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -23,6 +29,7 @@
 #include "common/auth.h"
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/rootkey.h"
 
 #define NOW   ((cmk_time_t)1767225600000) /* 2026-01-01T00:00:00Z */
 #define TID   "11111111-1111-1111-1111-111111111111"
@@ -115,16 +122,100 @@ static char *craft(const char *hdr, const char *payload, const unsigned char *si
     return cmk_buf_take(&b, NULL);
 }
 
+/* The token-signing key of state directory dir, opened as auth.c does. */
 static EVP_PKEY *read_key(const char *dir)
 {
     char path[256];
-    snprintf(path, sizeof(path), "%s/keys/token-signing.pem", dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
+    snprintf(path, sizeof(path), "%s/keys/%s", dir, CMK_AUTH_KEY_FILE);
+    struct cmk_rootkey rk;
+    struct cmk_err err;
+    assert_int_equal(cmk_rootkey_load(&rk, dir, &err), 0);
+    EVP_PKEY *k = NULL;
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, CMK_AUTH_KEY_LABEL, path, &k, &err), 0);
+    cmk_rootkey_wipe(&rk);
     assert_non_null(k);
     return k;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    struct cmk_buf b;
+    cmk_buf_init(&b);
+    char tmp[4096];
+    size_t got;
+    while ((got = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        cmk_buf_append(&b, tmp, got);
+    fclose(f);
+    return (unsigned char *)cmk_buf_take(&b, n);
+}
+
+static void spill(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* How many regular files under dir (recursively) contain needle. */
+static int files_holding(const char *dir, const void *needle, size_t n)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int hits = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            hits += files_holding(path, needle, n);
+        } else if (S_ISREG(st.st_mode)) {
+            size_t len = 0;
+            unsigned char *data = slurp(path, &len);
+            if (len > 0 && memmem(data, len, needle, n) != NULL)
+                hits++;
+            free(data);
+        }
+    }
+    closedir(d);
+    return hits;
+}
+
+/* No file under dir holds a PEM private key, nor key's DER (PKCS#8 and PKCS#1) or either of
+ * its secret numbers (d, p). */
+static void assert_key_not_in_clear(const char *dir, EVP_PKEY *key)
+{
+    assert_int_equal(files_holding(dir, "PRIVATE KEY", 11), 0);
+    unsigned char *der = NULL;
+    int len = i2d_PrivateKey(key, &der); /* PKCS#1 RSAPrivateKey */
+    assert_true(len > 0);
+    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    OPENSSL_free(der);
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+    der = NULL;
+    len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    assert_true(len > 0);
+    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    OPENSSL_free(der);
+    const char *params[] = {OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1};
+    for (size_t i = 0; i < 2; i++) {
+        BIGNUM *bn = NULL;
+        assert_int_equal(EVP_PKEY_get_bn_param(key, params[i], &bn), 1);
+        unsigned char bin[512];
+        int blen = BN_bn2bin(bn, bin);
+        BN_clear_free(bn);
+        assert_true(blen >= 64);
+        assert_int_equal(files_holding(dir, bin, (size_t)blen), 0);
+        /* a partial leak shows too: any 32-byte window */
+        assert_int_equal(files_holding(dir, bin + blen / 2, 32), 0);
+    }
 }
 
 static char *sign_rs256(EVP_PKEY *key, const char *hdr, const char *payload)
@@ -176,18 +267,28 @@ static void test_key_file(void **state)
 {
     char path[256];
     struct stat st;
-    snprintf(path, sizeof(path), "%s/keys/token-signing.pem", base);
+    snprintf(path, sizeof(path), "%s/keys/token-signing.key", base);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof(path), "%s/keys/token-signing.pem", base);
+    assert_int_equal(stat(path, &st), -1);
     snprintf(path, sizeof(path), "%s/keys", base);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
+    /* The key is sealed: nothing under the state directory holds it in clear. */
+    EVP_PKEY *key = read_key(base);
+    assert_int_equal(EVP_PKEY_get_bits(key), 2048);
+    assert_key_not_in_clear(base, key);
     /* kid: 43 base64url characters (SHA-256), stable across reopen. */
     assert_int_equal(strlen(cmk_auth_kid(auth)), 43);
     struct cmk_auth *again = NULL;
     struct cmk_err err;
     assert_int_equal(cmk_auth_open(&again, base, &err), 0);
     assert_string_equal(cmk_auth_kid(again), cmk_auth_kid(auth));
+    EVP_PKEY *key2 = read_key(base);
+    assert_int_equal(EVP_PKEY_eq(key, key2), 1);
+    EVP_PKEY_free(key2);
+    EVP_PKEY_free(key);
     /* A token issued before a restart verifies after it. */
     struct cmk_principal c;
     claims(&c);
@@ -195,6 +296,148 @@ static void test_key_file(void **state)
     assert_string_equal(verify(h, NOW, vault_aud, NULL), "");
     free(h);
     cmk_auth_free(again);
+}
+
+/* A sealed key file altered by one byte anywhere stops the start with a message naming the
+ * file, and is left as it is: no new key replaces it (that would invalidate every token). */
+static void test_key_file_corrupt(void **state)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/keys/token-signing.key", base);
+    size_t n = 0;
+    unsigned char *good = slurp(path, &n);
+    assert_true(n > CMK_SEAL_OVERHEAD + 1000);
+    size_t where[] = {0, 1, 13, n / 2, n - 1};
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        unsigned char *bad = malloc(n);
+        memcpy(bad, good, n);
+        bad[where[i]] ^= 0x01;
+        spill(path, bad, n);
+        struct cmk_auth *a = NULL;
+        struct cmk_err err;
+        cmk_err_clear(&err);
+        assert_int_equal(cmk_auth_open(&a, base, &err), CMK_ECRYPTO);
+        assert_null(a);
+        assert_non_null(strstr(err.message, path));
+        assert_non_null(strstr(err.message, "does not open"));
+        size_t m = 0;
+        unsigned char *now = slurp(path, &m);
+        assert_int_equal(m, n);
+        assert_memory_equal(now, bad, n);
+        free(now);
+        free(bad);
+    }
+    /* truncated */
+    spill(path, good, n - 7);
+    struct cmk_auth *a = NULL;
+    struct cmk_err err;
+    assert_int_equal(cmk_auth_open(&a, base, &err), CMK_ECRYPTO);
+    assert_non_null(strstr(err.message, path));
+    /* restored: the same key again */
+    spill(path, good, n);
+    assert_int_equal(cmk_auth_open(&a, base, &err), 0);
+    assert_string_equal(cmk_auth_kid(a), cmk_auth_kid(auth));
+    cmk_auth_free(a);
+    free(good);
+}
+
+/* The clear token-signing.pem of an older version is deleted without being read; a new key,
+ * sealed, takes its place (tokens it signed stop verifying). */
+static void test_legacy_clear_key(void **state)
+{
+    char dir[96], keys[128], pem[160];
+    snprintf(dir, sizeof(dir), "%s/legacy", base);
+    snprintf(keys, sizeof(keys), "%s/keys", dir);
+    snprintf(pem, sizeof(pem), "%s/token-signing.pem", keys);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(keys, 0700), 0);
+    EVP_PKEY *old = read_key(base); /* the old clear key: ours, so its kid is known */
+    FILE *f = fopen(pem, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, old, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    struct cmk_auth *a = NULL;
+    struct cmk_err err;
+    assert_int_equal(cmk_auth_open(&a, dir, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(pem, &st), -1);
+    assert_string_not_equal(cmk_auth_kid(a), cmk_auth_kid(auth));
+    EVP_PKEY *key = read_key(dir);
+    assert_key_not_in_clear(dir, key);
+    assert_key_not_in_clear(dir, old);
+    /* A token signed with the old key (our kid claimed) no longer verifies here. */
+    struct cmk_principal c;
+    claims(&c);
+    char *h = issue(auth, &c); /* same key as the old file */
+    struct cmk_err verr;
+    assert_int_equal(cmk_auth_verify(a, h, NOW, vault_aud, NULL, &verr), CMK_EAUTH);
+    free(h);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(old);
+    cmk_auth_free(a);
+}
+
+/* The sealed private key files themselves (rootkey.h): missing, renamed, other label, other
+ * root key, a clear PEM. */
+static void test_sealed_key_api(void **state)
+{
+    char other[96], path[160], moved[160], pem[160];
+    snprintf(other, sizeof(other), "%s/api", base);
+    assert_int_equal(mkdir(other, 0700), 0);
+    struct cmk_rootkey rk, rk2;
+    struct cmk_err err;
+    assert_int_equal(cmk_rootkey_load(&rk, base, &err), 0);
+    assert_int_equal(cmk_rootkey_load(&rk2, other, &err), 0);
+    EVP_PKEY *key = read_key(base), *got = NULL;
+    snprintf(path, sizeof(path), "%s/a.key", other);
+    snprintf(moved, sizeof(moved), "%s/b.key", other);
+    snprintf(pem, sizeof(pem), "%s/c.key", other);
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, "test", path, &got, &err), CMK_ENOTFOUND);
+    assert_int_equal(cmk_rootkey_write_pkey(&rk, "test", path, key, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, "test", path, &got, &err), 0);
+    assert_int_equal(EVP_PKEY_eq(key, got), 1);
+    EVP_PKEY_free(got);
+    got = NULL;
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, "other label", path, &got, &err), CMK_ECRYPTO);
+    assert_int_equal(cmk_rootkey_read_pkey(&rk2, "test", path, &got, &err), CMK_ECRYPTO);
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, "test", moved, &got, &err), CMK_ECRYPTO);
+    assert_non_null(strstr(err.message, moved));
+    assert_null(got);
+    /* a group-readable sealed file is set back to 0600 */
+    assert_int_equal(rename(moved, path), 0);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, "test", path, &got, &err), 0);
+    EVP_PKEY_free(got);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* a clear PEM is reported (never parsed) */
+    FILE *f = fopen(pem, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    got = NULL;
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, "test", pem, &got, &err), CMK_EPARSE);
+    assert_null(got);
+    assert_non_null(strstr(err.message, "in clear"));
+    /* the scan of assert_key_not_in_clear sees what it looks for */
+    assert_int_equal(files_holding(other, "PRIVATE KEY", 11), 1);
+    /* no temporary file left behind: only keys/ remains */
+    assert_int_equal(unlink(pem), 0);
+    assert_int_equal(unlink(path), 0);
+    DIR *d = opendir(other);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        assert_true(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                    strcmp(e->d_name, "keys") == 0);
+    closedir(d);
+    EVP_PKEY_free(key);
+    cmk_rootkey_wipe(&rk);
+    cmk_rootkey_wipe(&rk2);
 }
 
 static void test_issue_verify(void **state)
@@ -539,17 +782,13 @@ static void test_jwks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_file),
-        cmocka_unit_test(test_issue_verify),
-        cmocka_unit_test(test_time_window),
-        cmocka_unit_test(test_audience),
-        cmocka_unit_test(test_missing),
-        cmocka_unit_test(test_alg_none_and_hs256),
-        cmocka_unit_test(test_tampered),
-        cmocka_unit_test(test_foreign_key),
-        cmocka_unit_test(test_principal_check),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_jwks),
+        cmocka_unit_test(test_key_file),           cmocka_unit_test(test_key_file_corrupt),
+        cmocka_unit_test(test_legacy_clear_key),   cmocka_unit_test(test_sealed_key_api),
+        cmocka_unit_test(test_issue_verify),       cmocka_unit_test(test_time_window),
+        cmocka_unit_test(test_audience),           cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_alg_none_and_hs256), cmocka_unit_test(test_tampered),
+        cmocka_unit_test(test_foreign_key),        cmocka_unit_test(test_principal_check),
+        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_jwks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,8 @@
 /* test_http.c: the HTTP server as a client sees it: keep-alive, pipelining order, limits
  * (431/413/400), chunked bodies, 100-continue, HEAD, timeouts on the virtual clock, graceful
- * stop, TLS with SNI and the emulator CA on disk.
+ * stop, TLS with SNI and the emulator CA on disk (private keys sealed under the root key: no
+ * PEM and none of their bytes in any file, reused, a one-byte corruption refused, the clear
+ * PEM of older versions replaced).
  *
  * Two levels: the socket-free session (http_session.h) fed with raw bytes, and a real server
  * on 127.0.0.1 port 0 driven from this thread: the test writes with non-blocking sockets and
@@ -23,12 +25,17 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "common/http.h"
 #include "common/http_session.h"
+#include "common/rootkey.h"
 #include "common/tls.h"
 
 #define START ((cmk_time_t)1767225600000) /* 2026-01-01T00:00:00Z */
@@ -774,6 +781,243 @@ static void test_tls_sni_and_files(void **state)
     rm_rf(tmpdir);
 }
 
+/* ---- TLS private keys at rest ---- */
+
+static unsigned char *slurp_n(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    struct cmk_buf b;
+    cmk_buf_init(&b);
+    char tmp[4096];
+    size_t got;
+    while ((got = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        cmk_buf_append(&b, tmp, got);
+    fclose(f);
+    return (unsigned char *)cmk_buf_take(&b, n);
+}
+
+static void spill(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* How many regular files under dir (recursively) contain needle. */
+static int files_holding(const char *dir, const void *needle, size_t n)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int hits = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            hits += files_holding(path, needle, n);
+        } else if (S_ISREG(st.st_mode)) {
+            size_t len = 0;
+            unsigned char *data = slurp_n(path, &len);
+            if (len > 0 && memmem(data, len, needle, n) != NULL)
+                hits++;
+            free(data);
+        }
+    }
+    closedir(d);
+    return hits;
+}
+
+/* The sealed key DIR/tls/NAME.key, opened as tls.c does. */
+static EVP_PKEY *tls_key(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/tls/%s.key", dir, name);
+    struct cmk_rootkey rk;
+    struct cmk_err err;
+    assert_int_equal(cmk_rootkey_load(&rk, dir, &err), 0);
+    EVP_PKEY *k = NULL;
+    assert_int_equal(cmk_rootkey_read_pkey(&rk, CMK_TLS_KEY_LABEL, path, &k, &err), 0);
+    cmk_rootkey_wipe(&rk);
+    assert_non_null(k);
+    return k;
+}
+
+static X509 *tls_cert(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/tls/%s.pem", dir, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    return x;
+}
+
+/* No file under dir holds key in clear: its PKCS#8 or PKCS#1 DER, or 32 bytes of d. */
+static void assert_not_in_clear(const char *dir, EVP_PKEY *key)
+{
+    unsigned char *der = NULL;
+    int len = i2d_PrivateKey(key, &der);
+    assert_true(len > 0);
+    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    OPENSSL_free(der);
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+    der = NULL;
+    len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    assert_true(len > 0);
+    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    OPENSSL_free(der);
+    BIGNUM *d = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &d), 1);
+    unsigned char bin[512];
+    int blen = BN_bn2bin(d, bin);
+    BN_clear_free(d);
+    assert_true(blen >= 64);
+    assert_int_equal(files_holding(dir, bin + blen / 2, 32), 0);
+}
+
+static const char *const key_names[] = {"ca",         "management", "login", "vault",
+                                        "managedhsm", "postgres",   "graph"};
+
+/* Every private key under dir/tls is sealed: mode 0600, opens under the root key, matches its
+ * certificate, and is nowhere in clear; no file holds a PEM private key. */
+static void assert_tls_keys_sealed(const char *dir)
+{
+    assert_int_equal(files_holding(dir, "PRIVATE KEY", 11), 0);
+    for (size_t i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s.key", key_names[i]);
+        assert_int_equal(file_mode(dir, name), 0600);
+        snprintf(name, sizeof(name), "%s.pem", key_names[i]);
+        assert_int_equal(file_mode(dir, name), 0644);
+        EVP_PKEY *k = tls_key(dir, key_names[i]);
+        X509 *x = tls_cert(dir, key_names[i]);
+        assert_int_equal(X509_check_private_key(x, k), 1);
+        assert_not_in_clear(dir, k);
+        X509_free(x);
+        EVP_PKEY_free(k);
+    }
+}
+
+static void test_tls_keys_sealed(void **state)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/cmk-test-tlskeys-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    struct cmk_tls *tls = NULL;
+    struct cmk_err err;
+    assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START, &err), 0);
+    cmk_tls_free(tls);
+    assert_tls_keys_sealed(tmpdir);
+
+    /* reopen: the same CA (certificate and key) and the same leaf keys */
+    char capem[256];
+    snprintf(capem, sizeof(capem), "%s/tls/ca.pem", tmpdir);
+    size_t ca_n = 0;
+    unsigned char *ca1 = slurp_n(capem, &ca_n);
+    EVP_PKEY *cakey = tls_key(tmpdir, "ca"), *vkey = tls_key(tmpdir, "vault");
+    assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
+    cmk_tls_free(tls);
+    size_t n = 0;
+    unsigned char *ca2 = slurp_n(capem, &n);
+    assert_int_equal(n, ca_n);
+    assert_memory_equal(ca1, ca2, n);
+    free(ca2);
+    EVP_PKEY *k = tls_key(tmpdir, "ca");
+    assert_int_equal(EVP_PKEY_eq(k, cakey), 1);
+    EVP_PKEY_free(k);
+    k = tls_key(tmpdir, "vault");
+    assert_int_equal(EVP_PKEY_eq(k, vkey), 1);
+    EVP_PKEY_free(k);
+
+    /* one byte altered in a sealed key: the open stops, naming the file; nothing is replaced */
+    const char *victims[] = {"ca.key", "vault.key"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/tls/%s", tmpdir, victims[i]);
+        size_t len = 0;
+        unsigned char *good = slurp_n(path, &len);
+        unsigned char *bad = malloc(len);
+        memcpy(bad, good, len);
+        bad[len / 2] ^= 0x20;
+        spill(path, bad, len);
+        tls = NULL;
+        cmk_err_clear(&err);
+        assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), CMK_ECRYPTO);
+        assert_null(tls);
+        assert_non_null(strstr(err.message, path));
+        assert_non_null(strstr(err.message, "does not open"));
+        size_t m = 0;
+        unsigned char *now = slurp_n(path, &m);
+        assert_int_equal(m, len);
+        assert_memory_equal(now, bad, len);
+        free(now);
+        ca2 = slurp_n(capem, &n);
+        assert_memory_equal(ca1, ca2, ca_n);
+        free(ca2);
+        spill(path, good, len); /* restored: opens again, same CA */
+        assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
+        cmk_tls_free(tls);
+        ca2 = slurp_n(capem, &n);
+        assert_memory_equal(ca1, ca2, ca_n);
+        free(ca2);
+        free(bad);
+        free(good);
+    }
+
+    /* a leaf key in clear (an older version): deleted unread, a new sealed key and leaf */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/tls/vault.key", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, vkey, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(files_holding(tmpdir, "PRIVATE KEY", 11), 1); /* the scan sees it */
+    assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
+    cmk_tls_free(tls);
+    k = tls_key(tmpdir, "vault");
+    assert_int_equal(EVP_PKEY_eq(k, vkey), 0);
+    EVP_PKEY_free(k);
+    ca2 = slurp_n(capem, &n);
+    assert_memory_equal(ca1, ca2, ca_n); /* the CA stays */
+    free(ca2);
+    assert_tls_keys_sealed(tmpdir);
+    assert_not_in_clear(tmpdir, vkey);
+
+    /* the CA key in clear: deleted unread, so a new CA (clients must trust the new ca.pem)
+     * and new leaves signed by it */
+    snprintf(path, sizeof(path), "%s/tls/ca.key", tmpdir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, cakey, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
+    cmk_tls_free(tls);
+    ca2 = slurp_n(capem, &n);
+    assert_false(n == ca_n && memcmp(ca1, ca2, n) == 0);
+    free(ca2);
+    k = tls_key(tmpdir, "ca");
+    assert_int_equal(EVP_PKEY_eq(k, cakey), 0);
+    X509 *leaf = tls_cert(tmpdir, "vault");
+    assert_int_equal(X509_verify(leaf, k), 1);
+    X509_free(leaf);
+    EVP_PKEY_free(k);
+    assert_tls_keys_sealed(tmpdir);
+    assert_not_in_clear(tmpdir, cakey);
+
+    EVP_PKEY_free(cakey);
+    EVP_PKEY_free(vkey);
+    free(ca1);
+    rm_rf(tmpdir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +1034,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_socket_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_graceful_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_sni_and_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_keys_sealed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,7 +92,7 @@ static inline void t_seed_keys(const char *dir)
     }
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "mkdir -p -m 700 %s/keys && cp -p %s/keys/token-signing.pem %s/keys/root.key %s/keys/",
+             "mkdir -p -m 700 %s/keys && cp -p %s/keys/token-signing.key %s/keys/root.key %s/keys/",
              dir, t_template, t_template, dir);
     if (system(cmd) != 0)
         fail_msg("cannot seed %s", dir);

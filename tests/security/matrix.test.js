@@ -938,6 +938,10 @@ test('no private key, DEK, wrapped secret or inserted plaintext in the state dir
   const hits = sec.findSecrets(hay, secrets);
   console.log(`scanned ${files.length} files (${hay.reduce((n, h) => n + h.data.length, 0)} bytes), ${secrets.length} secrets`);
   assert.deepEqual(hits, []);
+  // the emulator's own private keys (token signing, TLS CA and leaves) are sealed under the root
+  // key too: no file under the state directory holds a PEM private key
+  const pemKeys = hay.slice(0, files.length).filter((h) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(h.data.toString('latin1'))).map((h) => h.name);
+  assert.deepEqual(pemKeys, [], 'a private key in clear (PEM) under the state directory');
   // the scan can find things: the known key's DER is in a file written for the purpose
   assert.equal(sec.findSecrets([{ name: 'probe', data: Buffer.from(`x${knownJwk.d}y`) }], secrets.slice(0, 1)).length, 1);
 });

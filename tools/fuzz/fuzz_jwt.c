@@ -5,8 +5,9 @@
  * payload of a token first, so the claim parser behind the signature check is fuzzed too;
  * mutations of a plain token almost never get past the signature.
  *
- * The signing key is a fixed test key written into a temporary state directory on the first
- * call, so the checked-in corpus (valid tokens among them) verifies the same on every run.
+ * The signing key is a fixed test key sealed into a temporary state directory on the first
+ * call (cmk_rootkey_write_pkey under a fresh root key, as auth.c keeps its own), so the
+ * checked-in corpus (valid tokens among them) verifies the same on every run.
  * It signs nothing but fuzz inputs. CMK_FUZZ_VERBOSE=1 prints the outcome of each input.
  */
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include "common/auth.h"
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/rootkey.h"
 
 #define NOW ((cmk_time_t)1767225600000) /* 2026-01-01T00:00:00Z */
 
@@ -55,14 +57,18 @@ static const char test_key[] = "-----BEGIN PRIVATE KEY-----\n"
                                "-----END PRIVATE KEY-----\n";
 
 static struct cmk_auth *auth;
+static EVP_PKEY *key; /* test_key, which signs "#payload" inputs */
 static char dir[64];
 static char keyfile[128];
 
 static void cleanup(void)
 {
     cmk_auth_free(auth);
+    EVP_PKEY_free(key);
     char path[160];
     unlink(keyfile);
+    snprintf(path, sizeof(path), "%s/keys/root.key", dir);
+    unlink(path);
     snprintf(path, sizeof(path), "%s/keys", dir);
     rmdir(path);
     rmdir(dir);
@@ -82,14 +88,20 @@ static void init(void)
         abort();
     char keys[96];
     snprintf(keys, sizeof(keys), "%s/keys", dir);
-    snprintf(keyfile, sizeof(keyfile), "%s/token-signing.pem", keys);
+    snprintf(keyfile, sizeof(keyfile), "%s/%s", keys, CMK_AUTH_KEY_FILE);
     if (mkdir(keys, 0700) != 0)
         abort();
-    FILE *f = fopen(keyfile, "w");
-    if (f == NULL || fputs(test_key, f) < 0 || fclose(f) != 0)
-        abort();
-    chmod(keyfile, 0600);
+    BIO *bio = BIO_new_mem_buf(test_key, -1);
+    key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
     struct cmk_err err;
+    struct cmk_rootkey rk;
+    if (key == NULL || cmk_rootkey_load(&rk, dir, &err) != 0 ||
+        cmk_rootkey_write_pkey(&rk, CMK_AUTH_KEY_LABEL, keyfile, key, &err) != 0) {
+        fprintf(stderr, "fuzz_jwt: cannot seed the test key\n");
+        abort();
+    }
+    cmk_rootkey_wipe(&rk);
     if (cmk_auth_open(&auth, dir, &err) != 0) {
         fprintf(stderr, "fuzz_jwt: %s\n", err.message);
         abort();
@@ -101,16 +113,6 @@ static void init(void)
 /* "Bearer <b64url(header)>.<b64url(payload)>.<signature>" for payload bytes p. */
 static char *sign_payload(const uint8_t *p, size_t n)
 {
-    static EVP_PKEY *key;
-    if (key == NULL) {
-        FILE *f = fopen(keyfile, "r");
-        if (f == NULL)
-            abort();
-        key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-        fclose(f);
-        if (key == NULL)
-            abort();
-    }
     struct cmk_buf b;
     cmk_buf_init(&b);
     char hdr[160];

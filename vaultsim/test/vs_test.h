@@ -45,7 +45,7 @@ static inline void t_fail_err(const char *what, const struct cmk_err *err)
     fail_msg("%s: %d %s %s", what, err->status, err->code, err->message);
 }
 
-/* Generating the token-signing key (RSA-2048, auth.h: DIR/keys/token-signing.pem) and the root
+/* Generating the token-signing key (RSA-2048, auth.h: DIR/keys/token-signing.key) and the root
  * key for every fresh state directory costs seconds on a loaded machine; the tests of one
  * executable share one pair, made once in a template directory and copied (mode 0600). */
 static char t_template[64];
@@ -82,7 +82,7 @@ static inline void t_seed_keys(const char *dir)
     }
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "mkdir -p -m 700 %s/keys && cp -p %s/keys/token-signing.pem "
+             "mkdir -p -m 700 %s/keys && cp -p %s/keys/token-signing.key "
              "%s/keys/root.key %s/keys/",
              dir, t_template, t_template, dir);
     if (system(cmd) != 0)

@@ -17,19 +17,20 @@ build: setup
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
-# The whole suite (with -Werror), then the suite again under ASan+UBSan.
+# The whole suite (with -Werror), then the whole suite again under ASan+UBSan (-Werror too).
 test: setup
 	@cmake --preset ci >/dev/null
 	@cmake --build --preset ci -j $(JOBS)
 	@ctest --preset ci -j $(JOBS) --timeout 600
 	@$(MAKE) --no-print-directory test-asan
 
-# The unit tests under ASan+UBSan (the whole suite under ASan: `make test-asan LABELS=`; it
-# roughly doubles `make test`'s time on two cores). Each sanitizer report of every process is
-# written to build/asan/sanitizer-reports; any report fails the run and is printed.
-LABELS ?= -L unit
+# The suite under ASan+UBSan (only the unit tests: `make test-asan LABELS="-L unit"`). Every
+# process's sanitizer reports are written to build/asan/sanitizer-reports, because a server
+# started by a client test has no terminal to print them on; any report fails the run and is
+# printed. The valgrind test is not in this build: valgrind cannot run ASan binaries.
+LABELS ?=
 SANITIZER_REPORTS := $(CURDIR)/build/asan/sanitizer-reports
-test-asan:
+test-asan: setup
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
@@ -57,7 +58,7 @@ serve: build
 fuzz: setup
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
-	@tools/fuzz/run-all build/fuzz $(or $(SECONDS),60)
+	@tools/fuzz/run-all build/fuzz $(or $(SECONDS),60) $(or $(PARALLEL),1)
 
 bench: build
 	@for b in bench/*/run; do echo "== $$b"; $$b $(BUILD) || exit 1; done

@@ -203,11 +203,11 @@ static json_t *edition(const char *tier, const char *def, const char *const *sku
     }
     json_t *versions = json_array();
     for (int v = 11; v <= 17; v++) {
-        char n[8];
+        char n[12];
         snprintf(n, sizeof(n), "%d", v);
         json_t *up = json_array();
         for (int u = v + 1; u <= 17; u++) {
-            char un[8];
+            char un[12];
             snprintf(un, sizeof(un), "%d", u);
             json_array_append_new(up, json_string(un));
         }

@@ -1,7 +1,8 @@
 /* hsm.h: Azure Key Vault Managed HSM, the second flavour of the key engine vaultsim shares.
  *
  * hsm_service is the Managed HSM service of one runtime:
- *   - the ARM resource provider Microsoft.KeyVault/managedHSMs on the ARM core (hsm.c):
+ *   - the ARM resource provider Microsoft.KeyVault/managedHSMs on the ARM core (hsm.c, the
+ *     managed HSM flavour of vaultsim's container: vaultsim/container.h):
  *     PUT (a long-running create; createMode "recover" brings a soft-deleted HSM back), GET,
  *     LIST, PATCH, DELETE (long-running; the HSM is soft-deleted), deletedManagedHSMs
  *     list/get/purge, checkMhsmNameAvailability, and the clock's purge at the end of retention;

@@ -1,6 +1,6 @@
 /* hsm_int.h: what hsm*.c share: the service struct, the parsed form of an HSM's ARM document,
- * and the entry points of the ARM provider (hsm.c), the keys policy (hsm_keys.c), local RBAC
- * (hsm_rbac.c) and the security domain (hsm_sd.c). */
+ * and the entry points of the managed HSM flavour of vaultsim's container (hsm.c), the keys
+ * policy (hsm_keys.c), local RBAC (hsm_rbac.c) and the security domain (hsm_sd.c). */
 #ifndef HSM_HSM_INT_H
 #define HSM_HSM_INT_H
 
@@ -11,10 +11,9 @@
 #include "common/rng.h"
 #include "hsm.h"
 #include "vaultsim/audit.h"
+#include "vaultsim/container.h"
 #include "vaultsim/engine.h"
 #include "vaultsim/keys_api.h"
-
-#define HSM_CACHE 32
 
 #define HSM_ACTIVE_MESSAGE                                                                         \
     "Your HSM has been activated and can be used for cryptographic operations."
@@ -24,17 +23,9 @@
 
 /* A live HSM as the data plane needs it, parsed from its ARM document. */
 struct hsm_pool {
-    char name[CMK_ARM_NAME_MAX]; /* lowercase */
-    char id[CMK_ARM_ID_MAX];
-    char sub[64];
-    char location[64];
-    char tenant[64];
-    int retention;
-    int purge_protection;
-    int provisioned; /* provisioningState Succeeded (or Deleting: still serving) */
-    int active;      /* securityDomainProperties.activationStatus Active */
-    double rate, burst;
-    struct vs_netrules net;
+    struct vs_ctr_info ctr; /* name, id, tenant, retention, network rules... (first) */
+    int provisioned;        /* provisioningState Succeeded (or Deleting: still serving) */
+    int active;             /* securityDomainProperties.activationStatus Active */
 };
 
 struct hsm_service {
@@ -43,34 +34,23 @@ struct hsm_service {
     struct vs_engine *engine;
     struct vs_audit *audit;
     struct vs_keys *keys;
-    struct cmk_arm_provider provider;
-    struct cmk_timer purge_timer;
+    struct vs_ctr_set hsms; /* the provider, deleted HSMs, the parsed cache (container.h) */
     struct cmk_timer sd_timer;
     cmk_time_t provision_delay, activation_delay;
-    /* Parsed HSMs, valid while gen is unchanged; every write to an HSM bumps gen. */
-    uint64_t gen;
-    struct {
-        struct hsm_pool *p;
-        uint64_t gen;
-    } cache[HSM_CACHE];
-    size_t cache_next;
 };
 
-/* hsm.c: the ARM provider */
+/* hsm.c: the managed HSM flavour of vaultsim's container (the ARM provider) */
 int hsm__arm_register(struct hsm_service *h, struct cmk_err *err);
-void hsm__purge_rearm(struct hsm_service *h);
 /* Set the activation status of the live HSM's ARM document ("Active"...). */
 int hsm__set_activation(struct hsm_service *h, const char *name, const char *status,
                         const char *message, struct cmk_err *err);
-void hsm__lower(char *dst, size_t n, const char *src);
-int hsm__guid_like(const char *s);
 
-/* hsm_keys.c: the parsed-HSM cache and the two policies plugged into vaultsim's code */
+/* hsm_keys.c: the parsed HSM and the keys data-plane policy plugged into vaultsim's code */
+/* The live HSM named name (any case), parsed (through the container's cache). NULL if none. */
 const struct hsm_pool *hsm__find(struct hsm_service *h, const char *name);
-void hsm__changed(struct hsm_service *h);
-void hsm__space_of(const struct hsm_pool *p, struct vs_space *s);
+int hsm__parse(const struct cmk_arm_resource *r, struct vs_ctr_info *info, struct cmk_err *err);
+unsigned hsm__key_types(const struct vs_ctr_info *info);
 int hsm__keys_open(struct hsm_service *h, struct cmk_err *err);
-int hsm__engine_open(struct hsm_service *h, struct cmk_err *err);
 
 /* hsm_rbac.c */
 int hsm__rbac_register(struct hsm_service *h, struct cmk_err *err);

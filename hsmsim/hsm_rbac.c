@@ -453,7 +453,7 @@ static int begin(struct rctx *x, void *data, struct cmk_request *req, struct cmk
         return -1;
     x->c = vs_keys_call_container(x->call);
     x->p = vs_keys_call_principal(x->call);
-    x->hsm = ((const struct hsm_pool *)x->c->flavour)->name;
+    x->hsm = ((const struct hsm_pool *)x->c->flavour)->ctr.name;
     int rc = path_scope(req, x->scope, sizeof(x->scope), &x->err);
     if (rc == 0 && !hsm__rbac_allows(x->h, x->hsm, x->p->oid, x->scope, action))
         rc = hsm__rbac_deny(&x->err, x->c, x->p, action, x->scope);
@@ -698,7 +698,7 @@ static void h_rd_put(struct cmk_request *req, struct cmk_response *res, void *da
         fail(&x, 400, "BadParameter", "The built-in role '%s' cannot be changed.", name);
         goto End;
     }
-    if (!hsm__guid_like(name)) {
+    if (!vs_ctr_guid_like(name)) {
         fail(&x, 400, "BadParameter", "The role definition name '%s' must be a GUID.", name);
         goto End;
     }

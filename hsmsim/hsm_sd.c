@@ -500,7 +500,7 @@ static void on_sd_timer(struct cmk_timer *t)
             rc = cmk_arm_tx_commit(h->arm);
         else
             cmk_arm_tx_rollback(h->arm);
-        hsm__changed(h);
+        vs_ctr_changed(&h->hsms);
         if (rc != 0) {
             cmk_warn("hsmsim", "activation of managed HSM %s failed: %s", hsm, err.message);
             break;
@@ -532,7 +532,7 @@ static int sd_begin(struct sctx *x, void *data, struct cmk_request *req, struct 
         return -1;
     x->c = vs_keys_call_container(x->call);
     const struct cmk_principal *p = vs_keys_call_principal(x->call);
-    x->hsm = ((const struct hsm_pool *)x->c->flavour)->name;
+    x->hsm = ((const struct hsm_pool *)x->c->flavour)->ctr.name;
     if (hsm__rbac_allows(x->h, x->hsm, p->oid, "/", action))
         return 0;
     hsm__rbac_deny(&x->err, x->c, p, action, "/");

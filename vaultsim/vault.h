@@ -4,7 +4,8 @@
  *   - the ARM resource provider Microsoft.KeyVault/vaults on the ARM core (common/arm.h):
  *     PUT/GET/LIST/PATCH/DELETE, accessPolicies/{add|replace|remove}, deletedVaults
  *     list/get/purge, recover (PUT with properties.createMode "recover"),
- *     checkNameAvailability, and the validation rules of the service (vault_arm.c);
+ *     checkNameAvailability, and the validation rules of the service (vault_arm.c, the vault
+ *     flavour of the container both key stores share: container.h);
  *   - Microsoft.Authorization roleAssignments and roleDefinitions at subscription, resource
  *     group, vault and key scope, with the built-in Key Vault roles (vault_rbac.c);
  *   - the keys data plane on https://NAME.vault.azure.net (and NAME.vault.<suffix>) through

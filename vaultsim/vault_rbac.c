@@ -256,13 +256,13 @@ static int request_scope(struct vs_vaults *vs, struct cmk_request *req, char *ou
         const struct vs_vault *vault = vs__vault_find(vs, v);
         char id[CMK_ARM_ID_MAX];
         snprintf(id, sizeof(id), "%s/providers/Microsoft.KeyVault/vaults/%s", out, v);
-        if (vault == NULL || !cmk_arm_id_equal(vault->id, id))
+        if (vault == NULL || !cmk_arm_id_equal(vault->ctr.id, id))
             return cmk_err_set(err, CMK_ENOTFOUND, 404, "ResourceNotFound",
                                "The Resource 'Microsoft.KeyVault/vaults/%s' under resource group "
                                "'%s' was not found. For more details please go to "
                                "https://aka.ms/ARMResourceNotFoundFix",
                                v, rg ? rg : "");
-        o = (size_t)snprintf(out, n, "%s", vault->id);
+        o = (size_t)snprintf(out, n, "%s", vault->ctr.id);
         if (k && o < n)
             snprintf(out + o, n - o, "/keys/%s", k);
     }
@@ -366,18 +366,6 @@ static int assignment_get(struct vs_vaults *vs, const char *name, json_t **out)
     return *out != NULL;
 }
 
-static int guid_like(const char *s)
-{
-    if (s == NULL || strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return 0;
-    }
-    return 1;
-}
-
 static void assignment_put(struct vs_vaults *vs, struct cmk_arm_call *call, const char *scope,
                            const char *name)
 {
@@ -392,7 +380,7 @@ static void assignment_put(struct vs_vaults *vs, struct cmk_arm_call *call, cons
     json_t *old = NULL;
     if (body == NULL) {
         /* err set */
-    } else if (!guid_like(name)) {
+    } else if (!vs_ctr_guid_like(name)) {
         cmk_err_set(&err, CMK_EINVAL, 400, "InvalidRoleAssignmentId",
                     "The role assignment ID '%s' is not valid. The role assignment ID must be a "
                     "GUID.",
@@ -400,7 +388,7 @@ static void assignment_put(struct vs_vaults *vs, struct cmk_arm_call *call, cons
     } else if (r == NULL) {
         cmk_err_set(&err, CMK_EINVAL, 400, "RoleDefinitionDoesNotExist",
                     "The specified role definition with ID '%s' does not exist.", rdid ? rdid : "");
-    } else if (!guid_like(principal)) {
+    } else if (!vs_ctr_guid_like(principal)) {
         cmk_err_set(&err, CMK_EINVAL, 400, "InvalidPrincipalId",
                     "The principal ID '%s' is not valid. It must be a GUID.",
                     principal ? principal : "");

@@ -1,65 +1,15 @@
-/* vault_routes.c: the management routes of Key Vault beside the resource itself:
- * accessPolicies/{add|replace|remove}, checkNameAvailability, and cmksim's audit log routes
- * (ARM path .../vaults/{v}/auditEvents and /_cmksim/vaults/{v}/audit). */
-#include <ctype.h>
+/* vault_routes.c: the management route of Key Vault that only vaults have:
+ * PUT .../vaults/{v}/accessPolicies/{add|replace|remove} (merge, replace or remove entries and
+ * their key permissions). The routes both flavours share (deleted vaults, checkNameAvailability,
+ * the audit log) are the container's (container_routes.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "common/auth.h"
-#include "common/log.h"
 #include "common/runtime.h"
 #include "common/store.h"
 #include "vault_int.h"
-
-static void h_check_name(struct cmk_request *req, struct cmk_response *res, void *data)
-{
-    struct vs_vaults *vs = data;
-    struct cmk_arm_call call;
-    if (cmk_arm_call_begin(vs->arm, req, res, NULL, CMK_ARM_CALL_NO_ID | CMK_ARM_CALL_NO_LOG,
-                           &call) == 0) {
-        struct cmk_err err;
-        json_t *body = cmk_request_json(req, &err);
-        const char *name = json_string_value(json_object_get(body, "name"));
-        const char *type = json_string_value(json_object_get(body, "type"));
-        if (name == NULL || type == NULL || strcasecmp(type, VS_VAULT_TYPE) != 0) {
-            if (body != NULL)
-                vs__bad_request(&err, "The body needs 'name' and 'type' (%s).", VS_VAULT_TYPE);
-            cmk_arm_respond_error(&call, &err);
-        } else {
-            char id[CMK_ARM_ID_MAX];
-            struct vs_deleted d;
-            json_t *o;
-            if (!vs__name_valid(name)) {
-                struct cmk_err e2;
-                vs__name_invalid(&e2, name);
-                o = json_pack("{s:b,s:s,s:s}", "nameAvailable", 0, "reason", "AccountNameInvalid",
-                              "message", e2.message);
-            } else if (vs__live_id(vs, name, id)) {
-                char msg[512];
-                snprintf(msg, sizeof(msg),
-                         "The vault name '%s' is already in use. Vault names are globally unique "
-                         "so it is possible that the name is already taken.",
-                         name);
-                o = json_pack("{s:b,s:s,s:s}", "nameAvailable", 0, "reason", "AlreadyExists",
-                              "message", msg);
-            } else if (vs__deleted_get(vs, name, &d)) {
-                json_decref(d.doc);
-                o = json_pack("{s:b,s:s,s:s}", "nameAvailable", 0, "reason", "AlreadyExists",
-                              "message",
-                              "A vault with the same name already exists in deleted state. You "
-                              "need to either recover or purge existing key vault. Follow this "
-                              "link https://go.microsoft.com/fwlink/?linkid=2149745 for more "
-                              "information on soft delete.");
-            } else {
-                o = json_pack("{s:b}", "nameAvailable", 1);
-            }
-            cmk_response_json(res, 200, o);
-        }
-    }
-    cmk_arm_call_end(&call);
-}
 
 static int same_entry(const json_t *a, const json_t *b)
 {
@@ -138,10 +88,11 @@ static void h_access_policy(struct cmk_request *req, struct cmk_response *res, v
     struct cmk_arm_resource r;
     memset(&r, 0, sizeof(r));
     if (kind == 0) {
-        vs__bad_request(&err, "The operation kind '%s' is not valid: use add, replace or remove.",
-                        op ? op : "");
+        vs_ctr_bad_request(&err,
+                           "The operation kind '%s' is not valid: use add, replace or remove.",
+                           op ? op : "");
     } else if (body != NULL && !json_is_array(given)) {
-        vs__bad_request(&err, "The body needs properties.accessPolicies (an array).%s", "");
+        vs_ctr_bad_request(&err, "The body needs properties.accessPolicies (an array).%s", "");
     } else if (body != NULL) {
         size_t i;
         const json_t *e;
@@ -180,7 +131,7 @@ static void h_access_policy(struct cmk_request *req, struct cmk_response *res, v
             }
         }
         if (cmk_arm_resource_put(vs->arm, call.id, doc, call.caller_name, &err) == 0) {
-            vs__vault_changed(vs);
+            vs_ctr_changed(&vs->vaults);
             char id[CMK_ARM_ID_MAX + 64];
             snprintf(id, sizeof(id), "%s/accessPolicies/%s", call.id, op);
             json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:{s:O}}", "id", id, "name", op, "type",
@@ -197,84 +148,10 @@ End:
     cmk_arm_call_end(&call);
 }
 
-static void respond_audit(struct vs_vaults *vs, struct cmk_request *req, struct cmk_response *res,
-                          const char *vault)
-{
-    const char *after = cmk_request_query(req, "after");
-    struct cmk_buf out;
-    cmk_buf_init(&out);
-    int64_t last = 0;
-    struct cmk_err err;
-    if (vs_vaults_audit_read(vs, vault, after ? strtoll(after, NULL, 10) : 0, &out, &last, &err) !=
-        0) {
-        cmk_response_error(res, &err);
-    } else {
-        cmk_response_text(res, 200, "application/x-ndjson", out.data ? out.data : "");
-        char v[32];
-        snprintf(v, sizeof(v), "%lld", (long long)last);
-        cmk_response_header(res, "x-cmksim-audit-last", v);
-    }
-    cmk_buf_close(&out);
-}
-
-static void h_audit_arm(struct cmk_request *req, struct cmk_response *res, void *data)
-{
-    struct vs_vaults *vs = data;
-    struct cmk_arm_call call;
-    if (cmk_arm_call_begin(vs->arm, req, res, VS_VAULT_TYPE, CMK_ARM_CALL_EXISTING, &call) == 0)
-        respond_audit(vs, req, res, cmk_arm_id_name(&call.rid));
-    cmk_arm_call_end(&call);
-}
-
-/* GET /_cmksim/vaults/{vault}/audit: the same log by vault name (live or deleted), for a
- * management token of the vault's tenant. */
-static void h_audit_short(struct cmk_request *req, struct cmk_response *res, void *data)
-{
-    struct vs_vaults *vs = data;
-    const char *name = cmk_request_param(req, "vault");
-    char aud[160];
-    snprintf(aud, sizeof(aud), "https://management.%s/", vs->rt->hosts.suffix);
-    const char *auds[] = {"https://management.azure.com/", "https://management.core.windows.net/",
-                          aud, NULL};
-    struct cmk_principal p;
-    struct cmk_err err;
-    if (cmk_auth_verify(vs->rt->auth, cmk_request_header(req, "authorization"),
-                        cmk_clock_now(&vs->rt->clock), auds, &p, &err) != 0) {
-        cmk_response_error(res, &err);
-        return;
-    }
-    char tenant[64] = "";
-    const struct vs_vault *v = vs__vault_find(vs, name ? name : "");
-    struct vs_deleted d;
-    if (v) {
-        snprintf(tenant, sizeof(tenant), "%s", v->tenant);
-    } else if (name && vs__deleted_get(vs, name, &d)) {
-        const char *t =
-            json_string_value(json_object_get(json_object_get(d.doc, "properties"), "tenantId"));
-        snprintf(tenant, sizeof(tenant), "%s", t ? t : "");
-        json_decref(d.doc);
-    } else {
-        cmk_err_set(&err, CMK_ENOTFOUND, 404, "VaultNotFound", "No vault named '%s'.",
-                    name ? name : "");
-        cmk_response_error(res, &err);
-        return;
-    }
-    if (strcasecmp(tenant, p.tid) != 0) {
-        cmk_err_set(&err, CMK_EDENIED, 403, "Forbidden",
-                    "The token's tenant %s is not the vault's tenant.", p.tid);
-        cmk_response_error(res, &err);
-        return;
-    }
-    respond_audit(vs, req, res, name);
-}
-
 #define VAULT_PATH "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{v}"
 
 static const struct cmk_route routes[] = {
     {"PUT", VAULT_PATH "/accessPolicies/{op}", h_access_policy},
-    {"GET", VAULT_PATH "/auditEvents", h_audit_arm},
-    {"POST", "/subscriptions/{s}/providers/Microsoft.KeyVault/checkNameAvailability", h_check_name},
-    {"GET", "/_cmksim/vaults/{vault}/audit", h_audit_short},
     {NULL, NULL, NULL},
 };
 

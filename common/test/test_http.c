@@ -263,8 +263,8 @@ static void test_400_malformed(void **state)
         "GET /hello HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n",
         "GET /hello HTTP/1.1\r\n\r\n", /* HTTP/1.1 without Host */
         "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: "
-        "chunked\r\n\r\n",
+        ("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n"),
         "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         "GET /a%zz HTTP/1.1\r\nHost: localhost\r\n\r\n",
         "GET /hello HTTP/9.9\r\nHost: localhost\r\n\r\n",

@@ -20,6 +20,16 @@
  * stretches them on the clock and `cmksim clock advance` moves them along instead of firing them.
  * A streaming response (router.h, server-sent events) takes the connection over after its
  * head: no idle timeout, bytes pushed by cmk_stream_write, its owner told when it closes.
+ *
+ * Deferred responses (router.h, cmk_request_defer): unless the clock is virtual, each session
+ * may hand a handler's work to libuv's thread pool. While it is out (session state WAIT) the
+ * connection keeps reading (so a peer that goes away is noticed) but the session holds the
+ * input unparsed; past HIGH_WATER held bytes reading pauses. Timeouts do not cut a pending
+ * response short, a FIN from the peer waits for it, and a graceful stop cancels the work that
+ * has not started (its answer is the handler's error for cancelled work) and waits for the
+ * rest. When the response is ready the session calls on_ready, which writes it out. A
+ * connection that closes first (reset, write error) frees its session, which detaches the
+ * pending request: its completion frees it without writing.
  */
 #include "http.h"
 
@@ -69,6 +79,7 @@ struct conn {
     unsigned shut : 1;        /* shutdown(SHUT_WR) requested */
     unsigned peer_eof : 1;    /* the client sent FIN */
     unsigned closed : 1;      /* uv_close called */
+    unsigned held_paused : 1; /* reading stopped: too much input held behind a deferred answer */
 };
 
 struct cmk_http_server {
@@ -201,6 +212,12 @@ static void on_timer(struct cmk_timer *t)
         close_now(c);
         return;
     }
+    if (cmk_http_session_state(c->sess) == CMK_HTTP_WAIT) {
+        /* a deferred response is being computed: the client is waiting for us, not idle */
+        c->deadline = now + cmk_clock_span(c->srv->clock, c->srv->cfg.idle_timeout);
+        cmk_timer_start_at(t, c->deadline, 0);
+        return;
+    }
     /* Slow or idle client: a request under way gets 408, then the connection closes. */
     cmk_http_session_timeout(c->sess, c->ssl ? &c->plain : &c->wire);
     close_after_flush(c);
@@ -227,7 +244,8 @@ static void on_write(uv_write_t *req, int status)
         c->paused = 0;
         update_deadline(c);
         arm_timer(c);
-        resume_reading(c);
+        if (!c->held_paused)
+            resume_reading(c);
     }
 }
 
@@ -345,14 +363,51 @@ static void feed(struct conn *c, const char *data, size_t len)
         close_after_flush(c);
     else if (st == CMK_HTTP_HEAD && (before != CMK_HTTP_HEAD || out->len != out_before))
         c->head_since = cmk_clock_now(c->srv->clock); /* a new request head began */
+    else if (st == CMK_HTTP_WAIT && !c->held_paused &&
+             cmk_http_session_held(c->sess) > HIGH_WATER) {
+        c->held_paused = 1; /* on_ready resumes */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
 }
 
 static void on_peer_eof(struct conn *c)
 {
     c->peer_eof = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    cmk_http_session_eof(c->sess, c->ssl ? &c->plain : &c->wire);
+    if (cmk_http_session_eof(c->sess, c->ssl ? &c->plain : &c->wire) == CMK_HTTP_WAIT)
+        return; /* the deferred response is still sent (on_ready), then the connection closes */
     close_after_flush(c);
+}
+
+/* The session finished a deferred response (and what was held behind it): write it out. */
+static void on_ready(void *arg)
+{
+    struct conn *c = arg;
+    if (c->closed)
+        return; /* on_conn_closed frees the buffers */
+    struct cmk_buf *out = c->ssl ? &c->plain : &c->wire;
+    if (c->closing) {
+        cmk_buf_reset(out); /* the connection failed meanwhile (TLS error): nobody reads this */
+        return;
+    }
+    enum cmk_http_state st = cmk_http_session_state(c->sess);
+    if (st == CMK_HTTP_STREAM && c->stream == NULL)
+        start_stream(c);
+    else if (st == CMK_HTTP_CLOSED)
+        close_after_flush(c);
+    else if (st == CMK_HTTP_HEAD)
+        c->head_since = cmk_clock_now(c->srv->clock);
+    flush(c);
+    if (c->closed)
+        return;
+    if (c->held_paused && st != CMK_HTTP_WAIT) {
+        c->held_paused = 0;
+        if (!c->paused && !c->closing && !c->peer_eof)
+            resume_reading(c);
+    }
+    drain_check(c);
+    update_deadline(c);
+    arm_timer(c);
 }
 
 /* Decrypt everything the read brought; the handshake happens inside SSL_read. */
@@ -475,6 +530,9 @@ static void on_connection(uv_stream_t *listener, int status)
         SSL_set_bio(c->ssl, c->rbio, c->wbio);
         SSL_set_accept_state(c->ssl);
     }
+    /* Deferred responses use the thread pool, which virtual mode never does (DESIGN.md). */
+    if (s->clock->mode != CMK_CLOCK_VIRTUAL)
+        cmk_http_session_defer_on(c->sess, s->loop, c->ssl ? &c->plain : &c->wire, on_ready, c);
     c->head_since = cmk_clock_now(s->clock);
     c->deadline = c->head_since +
                   cmk_clock_span(s->clock, c->ssl ? s->cfg.header_timeout : s->cfg.idle_timeout);
@@ -549,12 +607,13 @@ int cmk_http_port(const struct cmk_http_server *s)
 }
 
 /* While stopping: a request being received keeps its connection until it is answered (with
- * "Connection: close"), and so does a response being written; idle connections and half-sent
- * heads close now. */
+ * "Connection: close"), and so does a response being written or computed (deferred); idle
+ * connections and half-sent heads close now. */
 static void drain_check(struct conn *c)
 {
-    if (c->closed || c->closing || !c->srv->stopping || c->writing ||
-        cmk_http_session_state(c->sess) == CMK_HTTP_BODY)
+    enum cmk_http_state st = c->closed ? CMK_HTTP_CLOSED : cmk_http_session_state(c->sess);
+    if (c->closed || c->closing || !c->srv->stopping || c->writing || st == CMK_HTTP_BODY ||
+        st == CMK_HTTP_WAIT)
         return;
     close_after_flush(c);
     flush(c);
@@ -572,6 +631,9 @@ void cmk_http_stop(struct cmk_http_server *s, void (*done)(void *arg), void *arg
         if (c->closed)
             continue;
         cmk_http_session_drain(c->sess);
+        /* deferred work not started yet is dropped (answered as cancelled); running work is
+         * waited for */
+        cmk_http_session_cancel(c->sess);
         drain_check(c);
     }
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);

@@ -4,7 +4,9 @@
  * request bodies; limits (header block > 16 KiB: 431, body > max_body: 413, malformed: 400);
  * idle and slow-client timeouts on the clock; graceful shutdown (stop accepting, finish the
  * requests in flight, close). Every parsed request becomes a struct cmk_request with
- * origin = the peer's address and goes through cmk_router_dispatch.
+ * origin = the peer's address and goes through cmk_router_dispatch. Unless the clock is
+ * virtual, a handler may defer its response (router.h, cmk_request_defer): its work runs on
+ * libuv's thread pool and the connection answers it, in order, when the work is done.
  *
  * Also the CONNECT proxy (DESIGN.md: Unmodified applications): a listener that accepts
  * "CONNECT host:port", and only for hosts the router serves (hosts.h) or its own addresses,
@@ -37,8 +39,9 @@ int cmk_http_start(struct cmk_http_server **out, uv_loop_t *loop, struct cmk_clo
                    struct cmk_router *router, const struct cmk_http_config *cfg,
                    struct cmk_err *err) __attribute__((warn_unused_result));
 int cmk_http_port(const struct cmk_http_server *s);
-/* Stop accepting; close idle connections; finish requests in flight; then free the server and
- * call done (may be NULL). */
+/* Stop accepting; close idle connections; finish requests in flight (deferred work that has
+ * not started is cancelled: the handler answers its cancellation error; running work is waited
+ * for); then free the server and call done (may be NULL). */
 void cmk_http_stop(struct cmk_http_server *s, void (*done)(void *arg), void *arg);
 
 struct cmk_proxy_config {

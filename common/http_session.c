@@ -7,6 +7,13 @@
  * ahead within one read and answered strictly in arrival order into one output buffer (one
  * write for the whole batch). Once a response says "Connection: close", parsing pauses and
  * the rest of the input is dropped.
+ *
+ * Each complete request moves into a struct deferred (one per session, reused) with its
+ * response, so a handler that defers (router.h, cmk_request_defer) keeps both at the same
+ * address until its done callback: the door queues the work on the loop's thread pool, parsing
+ * pauses (state WAIT) and the rest of the input is held; the completion writes the response,
+ * parses what was held, and tells the owner (http.c) through the ready callback. A session freed
+ * meanwhile leaves the deferred request behind, detached: its completion frees it.
  */
 #include "http_session.h"
 
@@ -21,6 +28,20 @@
 #define DEFAULT_MAX_HEADER (16 * 1024)
 #define DEFAULT_MAX_BODY   (1024 * 1024)
 #define MAX_FIELDS         100
+
+/* A request being answered, with its response; the deferral door the handler may use. */
+struct deferred {
+    struct cmk_deferral door; /* first: the door's address is the deferred's */
+    uv_work_t work;
+    struct cmk_http_session *sess; /* NULL once the session is gone */
+    struct cmk_request req;
+    struct cmk_response res;
+    cmk_work_fn fn;
+    cmk_done_fn done;
+    void *arg;
+    int started; /* the handler deferred: fn is queued or running */
+    int keep, http10, head_only;
+};
 
 struct cmk_http_session {
     llhttp_t parser;
@@ -48,6 +69,16 @@ struct cmk_http_session {
     struct cmk_buf *out; /* valid during feed */
     int64_t date_sec;    /* the second date[] was formatted for */
     char date[40];
+
+    /* deferred responses (cmk_http_session_defer_on) */
+    uv_loop_t *loop; /* NULL: every response is synchronous */
+    struct cmk_buf *dout;
+    void (*ready)(void *arg);
+    void *ready_arg;
+    struct deferred *pending; /* state WAIT: the request whose work is on a worker */
+    struct deferred *spare;   /* reused for the next request */
+    struct cmk_buf held;      /* input received behind the pending request, not yet parsed */
+    int eof;                  /* the peer stopped sending while a response was pending */
 };
 
 /* ---- serialising ---- */
@@ -394,25 +425,89 @@ static int on_chunk_header(llhttp_t *p)
     return 0;
 }
 
-static int on_message_complete(llhttp_t *p)
-{
-    struct cmk_http_session *s = sess_of(p);
-    int keep = llhttp_should_keep_alive(p) && !s->draining && !p->upgrade;
-    int http10_keepalive = keep && p->http_major == 1 && p->http_minor == 0;
-    int head_only = p->method == HTTP_HEAD;
+/* ---- deferred responses ---- */
 
-    struct cmk_response res;
-    cmk_response_init(&res);
-    cmk_router_dispatch(s->router, &s->req, &res);
-    int stream = res.stream_open != NULL && !head_only;
-    if (res.stream_open && head_only)
-        res.stream_open = NULL;
-    write_response(s, &res, head_only, !keep || stream, http10_keepalive);
-    s->stream_open = res.stream_open;
-    s->stream_data = res.stream_data;
-    cmk_response_close(&res);
-    cmk_request_close(&s->req);
-    cmk_buf_init(&s->req.body);
+static void deferred_free(struct deferred *d)
+{
+    if (d == NULL)
+        return;
+    cmk_request_close(&d->req);
+    cmk_response_close(&d->res);
+    free(d);
+}
+
+static void work_cb(uv_work_t *w)
+{
+    struct deferred *d = w->data;
+    d->fn(d->arg);
+}
+
+static int respond(struct cmk_http_session *s, struct deferred *d);
+static void parse(struct cmk_http_session *s, const char *data, size_t len);
+
+/* On the loop: the handler's completion, then the response, then what was held behind it. */
+static void after_work(uv_work_t *w, int status)
+{
+    struct deferred *d = w->data;
+    d->done(&d->req, &d->res, d->arg, status == UV_ECANCELED ? CMK_EUNAVAIL : 0);
+    struct cmk_http_session *s = d->sess;
+    if (s == NULL) { /* the connection went away: nobody to answer */
+        deferred_free(d);
+        return;
+    }
+    s->pending = NULL;
+    s->out = s->dout;
+    respond(s, d);
+    if (s->state == CMK_HTTP_IDLE && s->held.len) {
+        struct cmk_buf in = s->held; /* parse() may hold input again */
+        cmk_buf_init(&s->held);
+        parse(s, in.data, in.len);
+        cmk_buf_close(&in);
+    }
+    if (s->state == CMK_HTTP_CLOSED || s->state == CMK_HTTP_STREAM)
+        cmk_buf_reset(&s->held);
+    else if (s->eof && s->state != CMK_HTTP_WAIT)
+        s->state = CMK_HTTP_CLOSED; /* what was held is answered; a partial request is not */
+    s->out = NULL;
+    if (s->ready)
+        s->ready(s->ready_arg);
+}
+
+/* The door of router.h: queue the handler's work on the loop's thread pool. */
+static int door_start(struct cmk_deferral *door, cmk_work_fn work, cmk_done_fn done, void *arg)
+{
+    struct deferred *d = (struct deferred *)door;
+    if (d->started || d->sess == NULL || d->sess->loop == NULL)
+        return CMK_EINVAL;
+    d->fn = work;
+    d->done = done;
+    d->arg = arg;
+    d->work.data = d;
+    if (uv_queue_work(d->sess->loop, &d->work, work_cb, after_work) != 0)
+        return CMK_EUNAVAIL;
+    d->started = 1;
+    return 0;
+}
+
+/* Write d's response and make d the spare for the next request. Returns what llhttp's
+ * on_message_complete returns: 0 to go on parsing, HPE_PAUSED to stop. */
+static int respond(struct cmk_http_session *s, struct deferred *d)
+{
+    int keep = d->keep && !s->draining;
+    struct cmk_response *res = &d->res;
+    int stream = res->stream_open != NULL && !d->head_only;
+    if (res->stream_open && d->head_only)
+        res->stream_open = NULL;
+    write_response(s, res, d->head_only, !keep || stream, keep && d->http10);
+    s->stream_open = res->stream_open;
+    s->stream_data = res->stream_data;
+    cmk_response_close(res);
+    cmk_request_close(&d->req);
+    d->started = 0;
+    if (s->spare == NULL)
+        s->spare = d;
+    else
+        deferred_free(d);
     if (stream) {
         /* the connection now belongs to the stream; nothing more is parsed */
         s->state = CMK_HTTP_STREAM;
@@ -424,6 +519,36 @@ static int on_message_complete(llhttp_t *p)
     }
     s->state = CMK_HTTP_IDLE;
     return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct cmk_http_session *s = sess_of(p);
+    struct deferred *d = s->spare;
+    s->spare = NULL;
+    if (d == NULL) {
+        d = cmk_xcalloc(1, sizeof(*d));
+        d->door.start = door_start;
+        d->sess = s;
+    }
+    /* The request moves (its strings stay where they are); s->req starts empty. */
+    d->req = s->req;
+    memset(&s->req, 0, sizeof(s->req));
+    cmk_buf_init(&s->req.body);
+    cmk_response_init(&d->res);
+    d->keep = llhttp_should_keep_alive(p) && !p->upgrade;
+    d->http10 = p->http_major == 1 && p->http_minor == 0;
+    d->head_only = p->method == HTTP_HEAD;
+    d->req.deferral = s->loop ? &d->door : NULL;
+    cmk_router_dispatch(s->router, &d->req, &d->res);
+    d->req.deferral = NULL;
+    if (d->started) {
+        /* answered later (after_work); nothing more is parsed until then */
+        s->pending = d;
+        s->state = CMK_HTTP_WAIT;
+        return HPE_PAUSED;
+    }
+    return respond(s, d);
 }
 
 static const llhttp_settings_t settings = {
@@ -457,6 +582,7 @@ struct cmk_http_session *cmk_http_session_new(struct cmk_router *router, struct 
     cmk_buf_init(&s->field);
     cmk_buf_init(&s->value);
     cmk_buf_init(&s->req.body);
+    cmk_buf_init(&s->held);
     return s;
 }
 
@@ -464,6 +590,13 @@ void cmk_http_session_free(struct cmk_http_session *s)
 {
     if (s == NULL)
         return;
+    if (s->pending) {
+        /* its completion finds no session and frees it; not started: it never runs */
+        s->pending->sess = NULL;
+        uv_cancel((uv_req_t *)&s->pending->work);
+    }
+    deferred_free(s->spare);
+    cmk_buf_close(&s->held);
     cmk_request_close(&s->req);
     cmk_buf_close(&s->url);
     cmk_buf_close(&s->field);
@@ -471,14 +604,17 @@ void cmk_http_session_free(struct cmk_http_session *s)
     free(s);
 }
 
-enum cmk_http_state cmk_http_session_feed(struct cmk_http_session *s, const void *data, size_t len,
-                                          struct cmk_buf *out)
+/* Run the parser over data (dispatching what completes). */
+static void parse(struct cmk_http_session *s, const char *data, size_t len)
 {
-    if (s->state == CMK_HTTP_CLOSED || s->state == CMK_HTTP_STREAM || len == 0)
-        return s->state;
-    s->out = out;
     llhttp_errno_t e = llhttp_execute(&s->parser, data, len);
-    if (s->state == CMK_HTTP_STREAM) {
+    if (s->state == CMK_HTTP_WAIT) {
+        /* paused behind a deferred response: keep the rest for when it is written */
+        const char *pos = llhttp_get_error_pos(&s->parser);
+        if (pos >= data && pos < data + len)
+            cmk_buf_append(&s->held, pos, (size_t)(data + len - pos));
+        llhttp_resume(&s->parser);
+    } else if (s->state == CMK_HTTP_STREAM) {
         /* paused after a streaming response's head */
     } else if (e != HPE_OK && s->state != CMK_HTTP_CLOSED) {
         if (e == HPE_PAUSED_UPGRADE || e == HPE_PAUSED) {
@@ -493,6 +629,19 @@ enum cmk_http_state cmk_http_session_feed(struct cmk_http_session *s, const void
         }
         s->state = CMK_HTTP_CLOSED;
     }
+}
+
+enum cmk_http_state cmk_http_session_feed(struct cmk_http_session *s, const void *data, size_t len,
+                                          struct cmk_buf *out)
+{
+    if (s->state == CMK_HTTP_CLOSED || s->state == CMK_HTTP_STREAM || len == 0)
+        return s->state;
+    if (s->state == CMK_HTTP_WAIT) {
+        cmk_buf_append(&s->held, data, len);
+        return s->state;
+    }
+    s->out = out;
+    parse(s, data, len);
     s->out = NULL;
     return s->state;
 }
@@ -500,12 +649,18 @@ enum cmk_http_state cmk_http_session_feed(struct cmk_http_session *s, const void
 enum cmk_http_state cmk_http_session_eof(struct cmk_http_session *s, struct cmk_buf *out)
 {
     (void)out; /* a half-received request gets no answer: the client has gone */
+    if (s->state == CMK_HTTP_WAIT) {
+        s->eof = 1; /* answer what came complete before the end, then close */
+        return s->state;
+    }
     s->state = CMK_HTTP_CLOSED;
     return s->state;
 }
 
 enum cmk_http_state cmk_http_session_timeout(struct cmk_http_session *s, struct cmk_buf *out)
 {
+    if (s->state == CMK_HTTP_WAIT)
+        return s->state; /* the response is on its way; the owner decides */
     if (s->state == CMK_HTTP_HEAD || s->state == CMK_HTTP_BODY) {
         s->out = out;
         write_error(s, 408, "RequestTimeout", "The request did not arrive in time.");
@@ -529,4 +684,23 @@ void cmk_http_session_stream(const struct cmk_http_session *s, cmk_stream_fn *op
 {
     *open = s->state == CMK_HTTP_STREAM ? s->stream_open : NULL;
     *data = s->state == CMK_HTTP_STREAM ? s->stream_data : NULL;
+}
+
+void cmk_http_session_defer_on(struct cmk_http_session *s, uv_loop_t *loop, struct cmk_buf *out,
+                               void (*ready)(void *arg), void *arg)
+{
+    s->loop = loop;
+    s->dout = out;
+    s->ready = ready;
+    s->ready_arg = arg;
+}
+
+size_t cmk_http_session_held(const struct cmk_http_session *s)
+{
+    return s->held.len;
+}
+
+int cmk_http_session_cancel(struct cmk_http_session *s)
+{
+    return s->pending && uv_cancel((uv_req_t *)&s->pending->work) == 0;
 }

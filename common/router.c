@@ -1,5 +1,7 @@
 /* router.c: route tables, matching, and the request/response helpers both doors use
- * (see router.h). The service error envelope is written here and nowhere else. */
+ * (see router.h). The service error envelope is written here and nowhere else. Deferred
+ * responses: cmk_request_defer asks the socket door's hook (http_session.c) and otherwise runs
+ * the work and its completion inline. */
 #include "router.h"
 
 #include <ctype.h>
@@ -246,6 +248,20 @@ void cmk_router_dispatch(struct cmk_router *r, struct cmk_request *req, struct c
         r->fallback[req->host_kind](req, res, r->fallback_data[req->host_kind]);
     else
         generic_fallback(req, res);
+}
+
+/* ---- deferred responses ---- */
+
+int cmk_request_defer(struct cmk_request *req, struct cmk_response *res, cmk_work_fn work,
+                      cmk_done_fn done, void *arg)
+{
+    struct cmk_deferral *d = req->deferral;
+    req->deferral = NULL; /* one deferral per request; done runs with it cleared */
+    if (d != NULL && d->start(d, work, done, arg) == 0)
+        return 1;
+    work(arg);
+    done(req, res, arg, 0);
+    return 0;
 }
 
 /* ---- requests ---- */

@@ -14,7 +14,10 @@
  * no route for the method gives 405. Unknown host or path: 404 in the service's envelope.
  *
  * Handlers are synchronous: they fill the response before returning. Long work (ARM
- * long-running operations, purges) is scheduled on the clock and reported through routes.
+ * long-running operations, purges) is scheduled on the clock and reported through routes. The
+ * one exception is a deferred response (cmk_request_defer, below): a handler may hand a pure
+ * computation (an RSA private-key operation) to a worker thread when the request came through
+ * the socket door in real or scaled mode; everywhere else the same call runs it inline.
  *
  * Ownership: a cmk_request owns every string it points to; cmk_request_close frees them. A
  * response owns its headers and body. json_t values passed to cmk_response_json are stolen.
@@ -68,6 +71,9 @@ struct cmk_request {
     const char *route; /* the pattern matched, for logs and audit */
     void *auth;        /* set by the service's authentication step; owned by it */
     void (*auth_free)(void *auth);
+    /* Set by the socket door when this request may be answered later (cmk_request_defer);
+     * NULL for the in-process door, in virtual mode, and once the request is deferred. */
+    struct cmk_deferral *deferral;
 };
 
 struct cmk_stream;
@@ -170,6 +176,37 @@ void cmk_stream_on_close(struct cmk_stream *st, void (*fn)(void *data), void *da
 void cmk_stream_end(struct cmk_stream *st);
 /* The peer's address of the stream's connection ("127.0.0.1"). */
 const char *cmk_stream_peer(const struct cmk_stream *st);
+
+/* Deferred responses. A handler whose remaining work is a pure computation (no loop state: an
+ * up-ref'd EVP_PKEY and copies of its inputs) calls
+ *
+ *     cmk_request_defer(req, res, work, done, arg);
+ *
+ * as its last act, after authentication, authorisation, lookups and validation. When the
+ * request came through the socket door of a server whose clock is real or scaled
+ * (req->deferral set), work(arg) runs on libuv's thread pool and the handler returns at once
+ * without touching req, res or arg again; later done(req, res, arg, rc) runs on the loop thread
+ * with the same req and res (same addresses, still valid), fills res like any handler and frees
+ * arg; then the socket door writes the response. The connection parses nothing more meanwhile,
+ * so pipelined responses keep their order. Everywhere else (the in-process door, virtual mode,
+ * no thread pool) work(arg) and done(..., 0) run inline, in that order, before
+ * cmk_request_defer returns: the same code gives the same bytes as a synchronous handler.
+ *
+ * done always runs exactly once. rc is 0 when work ran, CMK_EUNAVAIL when it was cancelled
+ * before it started (the connection closed, or the server is stopping): done then answers an
+ * error without the result. If the connection has gone by then, the door discards the response
+ * and frees req and res after done returns. work must not touch anything but arg; done must not
+ * defer again (it would run inline). A deferred response cannot be a stream. */
+typedef void (*cmk_work_fn)(void *arg);
+typedef void (*cmk_done_fn)(struct cmk_request *req, struct cmk_response *res, void *arg, int rc);
+/* The socket door's hook (http_session.c). start: 0 when work was queued, else an error (the
+ * request is then answered inline). */
+struct cmk_deferral {
+    int (*start)(struct cmk_deferral *d, cmk_work_fn work, cmk_done_fn done, void *arg);
+};
+/* Returns 1 if work went to a worker (done follows later), 0 if both ran inline. */
+int cmk_request_defer(struct cmk_request *req, struct cmk_response *res, cmk_work_fn work,
+                      cmk_done_fn done, void *arg);
 
 /* Percent-decoding; returns new length or -1 on a bad escape or an encoded NUL ("%00").
  * Works in place. */

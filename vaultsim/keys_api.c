@@ -56,6 +56,7 @@ void vs_keys_free(struct vs_keys *ks)
 {
     if (ks == NULL)
         return;
+    vs__crypt_orphan(ks);
     for (size_t i = 0; i < VS_THROTTLE_BUCKETS; i++) {
         struct vs_bucket *b = ks->buckets[i];
         while (b) {

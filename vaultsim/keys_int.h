@@ -7,6 +7,8 @@
 
 #define VS_THROTTLE_BUCKETS 256
 
+struct vs__crypt_job;
+
 struct vs_bucket {
     struct vs_bucket *next;
     char *space;
@@ -24,6 +26,7 @@ struct vs_keys {
     struct vs_bucket *buckets[VS_THROTTLE_BUCKETS];
     char local_resource[192];
     const char *audiences[5];
+    struct vs__crypt_job *deferred; /* keys_crypt.c: operations whose key work is on a worker */
 };
 
 /* One request on its way through the pipeline. */
@@ -89,5 +92,7 @@ void vs__h_sign(struct cmk_request *req, struct cmk_response *res, void *data);
 void vs__h_verify(struct cmk_request *req, struct cmk_response *res, void *data);
 void vs__h_release(struct cmk_request *req, struct cmk_response *res, void *data);
 void vs__h_rng(struct cmk_request *req, struct cmk_response *res, void *data);
+/* vs_keys_free: operations still on a worker outlive the service; they answer 503, unaudited. */
+void vs__crypt_orphan(struct vs_keys *ks);
 
 #endif

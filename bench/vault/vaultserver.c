@@ -1,7 +1,8 @@
 /* vaultserver.c: the server bench/vault/run measures until `cmksim serve` carries vaultsim.
  * It stands up what serve stands up for a vault, and nothing else: a runtime on the real
  * clock over --dir, the emulator CA, the ARM core, the Key Vault service, and the TLS listener
- * (127.0.0.1, port 0, one loop thread). Through the in-process door it creates a resource
+ * (127.0.0.1, port 0, one loop thread; unwrapKey's RSA work on libuv's thread pool through the
+ * router's deferred responses). Through the in-process door it creates a resource
  * group, vault "bench" (access policy: all key permissions for the bench principal) and an
  * RSA-2048 key "kek", wraps one 32-byte DEK, and issues a vault token for the principal.
  *

@@ -349,24 +349,25 @@ int vs__read_version(struct vs_engine *e, const struct vs_space *s, const char *
     /* out is always safe to vs_key_clear afterwards, even when the key is not found. */
     memset(out, 0, sizeof(*out));
     int latest = version == NULL || *version == '\0';
-    sqlite3_stmt *st;
-    if (latest)
-        st = cmk_store_stmt(e->db, "SELECT " KEY_COLS " FROM vs_keys k JOIN vs_key_versions v"
-                                   " ON v.space = k.space AND v.name = k.name"
-                                   " AND v.version = k.latest"
-                                   " WHERE k.space = ? AND k.name = ? AND k.deleted = ?");
-    else
-        st = cmk_store_stmt(e->db, "SELECT " KEY_COLS " FROM vs_keys k JOIN vs_key_versions v"
-                                   " ON v.space = k.space AND v.name = k.name"
-                                   " WHERE k.space = ? AND k.name = ? AND k.deleted = ?"
-                                   " AND v.version = ?");
+    /* `deleted` is a literal, not a parameter: SQLite compares a parameter with the WHERE of
+     * the partial index vs_keys_purge and then re-prepares the statement at every new binding
+     * of it, which cost a parse on every key read (every unwrapKey). */
+#define READ_VERSION_SQL(del, ver)                                                                 \
+    "SELECT " KEY_COLS " FROM vs_keys k JOIN vs_key_versions v"                                    \
+    " ON v.space = k.space AND v.name = k.name AND v.version = " ver                               \
+    " WHERE k.space = ?1 AND k.name = ?2 AND k.deleted = " del
+    static const char *const sql[2][2] = {
+        {READ_VERSION_SQL("0", "?3"), READ_VERSION_SQL("0", "k.latest")},
+        {READ_VERSION_SQL("1", "?3"), READ_VERSION_SQL("1", "k.latest")},
+    };
+#undef READ_VERSION_SQL
+    sqlite3_stmt *st = cmk_store_stmt(e->db, sql[deleted != 0][latest]);
     if (st == NULL)
         return vs__db_error(e, err);
     sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, deleted);
     if (!latest)
-        sqlite3_bind_text(st, 4, version, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, version, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         vs__read_row(st, s, out);

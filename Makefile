@@ -44,7 +44,7 @@ test-asan: setup
 
 # The whole scenario library under valgrind memcheck: zero errors and zero leaks, suppressions
 # only from tools/valgrind.supp (third-party libraries, each justified), in $(JOBS) shards side by
-# side. About 40 CPU-minutes (RSA key generation under valgrind), so `make test` runs three
+# side. About 27 CPU-minutes (RSA key generation under valgrind), so `make test` runs two
 # scenarios of it (ctest label valgrind) and this the whole library.
 valgrind: build
 	@status=0; pids=; for i in $$(seq 1 $(JOBS)); do \

@@ -30,6 +30,7 @@
 #include "common/b64.h"
 #include "common/buf.h"
 #include "common/rootkey.h"
+#include "common/test/t_files.h"
 
 #define NOW   ((cmk_time_t)1767225600000) /* 2026-01-01T00:00:00Z */
 #define TID   "11111111-1111-1111-1111-111111111111"
@@ -137,72 +138,22 @@ static EVP_PKEY *read_key(const char *dir)
     return k;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    struct cmk_buf b;
-    cmk_buf_init(&b);
-    char tmp[4096];
-    size_t got;
-    while ((got = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        cmk_buf_append(&b, tmp, got);
-    fclose(f);
-    return (unsigned char *)cmk_buf_take(&b, n);
-}
-
-static void spill(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* How many regular files under dir (recursively) contain needle. */
-static int files_holding(const char *dir, const void *needle, size_t n)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int hits = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        struct stat st;
-        assert_int_equal(lstat(path, &st), 0);
-        if (S_ISDIR(st.st_mode)) {
-            hits += files_holding(path, needle, n);
-        } else if (S_ISREG(st.st_mode)) {
-            size_t len = 0;
-            unsigned char *data = slurp(path, &len);
-            if (len > 0 && memmem(data, len, needle, n) != NULL)
-                hits++;
-            free(data);
-        }
-    }
-    closedir(d);
-    return hits;
-}
-
 /* No file under dir holds a PEM private key, nor key's DER (PKCS#8 and PKCS#1) or either of
  * its secret numbers (d, p). */
 static void assert_key_not_in_clear(const char *dir, EVP_PKEY *key)
 {
-    assert_int_equal(files_holding(dir, "PRIVATE KEY", 11), 0);
+    assert_int_equal(t_files_holding(dir, "PRIVATE KEY", 11), 0);
     unsigned char *der = NULL;
     int len = i2d_PrivateKey(key, &der); /* PKCS#1 RSAPrivateKey */
     assert_true(len > 0);
-    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
     OPENSSL_free(der);
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
     der = NULL;
     len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
     PKCS8_PRIV_KEY_INFO_free(p8);
     assert_true(len > 0);
-    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
     OPENSSL_free(der);
     const char *params[] = {OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1};
     for (size_t i = 0; i < 2; i++) {
@@ -212,9 +163,9 @@ static void assert_key_not_in_clear(const char *dir, EVP_PKEY *key)
         int blen = BN_bn2bin(bn, bin);
         BN_clear_free(bn);
         assert_true(blen >= 64);
-        assert_int_equal(files_holding(dir, bin, (size_t)blen), 0);
+        assert_int_equal(t_files_holding(dir, bin, (size_t)blen), 0);
         /* a partial leak shows too: any 32-byte window */
-        assert_int_equal(files_holding(dir, bin + blen / 2, 32), 0);
+        assert_int_equal(t_files_holding(dir, bin + blen / 2, 32), 0);
     }
 }
 
@@ -305,14 +256,14 @@ static void test_key_file_corrupt(void **state)
     char path[256];
     snprintf(path, sizeof(path), "%s/keys/token-signing.key", base);
     size_t n = 0;
-    unsigned char *good = slurp(path, &n);
+    unsigned char *good = t_slurp(path, &n);
     assert_true(n > CMK_SEAL_OVERHEAD + 1000);
     size_t where[] = {0, 1, 13, n / 2, n - 1};
     for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
         unsigned char *bad = malloc(n);
         memcpy(bad, good, n);
         bad[where[i]] ^= 0x01;
-        spill(path, bad, n);
+        t_spill(path, bad, n);
         struct cmk_auth *a = NULL;
         struct cmk_err err;
         cmk_err_clear(&err);
@@ -321,20 +272,20 @@ static void test_key_file_corrupt(void **state)
         assert_non_null(strstr(err.message, path));
         assert_non_null(strstr(err.message, "does not open"));
         size_t m = 0;
-        unsigned char *now = slurp(path, &m);
+        unsigned char *now = t_slurp(path, &m);
         assert_int_equal(m, n);
         assert_memory_equal(now, bad, n);
         free(now);
         free(bad);
     }
     /* truncated */
-    spill(path, good, n - 7);
+    t_spill(path, good, n - 7);
     struct cmk_auth *a = NULL;
     struct cmk_err err;
     assert_int_equal(cmk_auth_open(&a, base, &err), CMK_ECRYPTO);
     assert_non_null(strstr(err.message, path));
     /* restored: the same key again */
-    spill(path, good, n);
+    t_spill(path, good, n);
     assert_int_equal(cmk_auth_open(&a, base, &err), 0);
     assert_string_equal(cmk_auth_kid(a), cmk_auth_kid(auth));
     cmk_auth_free(a);
@@ -424,7 +375,7 @@ static void test_sealed_key_api(void **state)
     assert_null(got);
     assert_non_null(strstr(err.message, "in clear"));
     /* the scan of assert_key_not_in_clear sees what it looks for */
-    assert_int_equal(files_holding(other, "PRIVATE KEY", 11), 1);
+    assert_int_equal(t_files_holding(other, "PRIVATE KEY", 11), 1);
     /* no temporary file left behind: only keys/ remains */
     assert_int_equal(unlink(pem), 0);
     assert_int_equal(unlink(path), 0);

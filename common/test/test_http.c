@@ -36,6 +36,7 @@
 #include "common/http.h"
 #include "common/http_session.h"
 #include "common/rootkey.h"
+#include "common/test/t_files.h"
 #include "common/tls.h"
 
 #define START ((cmk_time_t)1767225600000) /* 2026-01-01T00:00:00Z */
@@ -596,21 +597,6 @@ static void rm_rf(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    struct cmk_buf b;
-    cmk_buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        cmk_buf_append(&b, tmp, n);
-    fclose(f);
-    return cmk_buf_take(&b, NULL);
-}
-
 static int file_mode(const char *dir, const char *name)
 {
     char p[256];
@@ -750,10 +736,10 @@ static void test_tls_sni_and_files(void **state)
     char p1[256], p2[256];
     snprintf(p1, sizeof(p1), "%s/tls/ca.pem", tmpdir);
     snprintf(p2, sizeof(p2), "%s/tls/vault.pem", tmpdir);
-    char *ca1 = slurp(p1), *v1 = slurp(p2);
+    char *ca1 = (char *)t_slurp(p1, NULL), *v1 = (char *)t_slurp(p2, NULL);
     assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, now + CMK_DAY, &err), 0);
     cmk_tls_free(tls);
-    char *ca2 = slurp(p1), *v2 = slurp(p2);
+    char *ca2 = (char *)t_slurp(p1, NULL), *v2 = (char *)t_slurp(p2, NULL);
     assert_string_equal(ca1, ca2);
     assert_string_equal(v1, v2);
     free(ca2);
@@ -763,8 +749,8 @@ static void test_tls_sni_and_files(void **state)
     cmk_hosts_init(&other, "cmk.test");
     assert_int_equal(cmk_tls_open(&tls, tmpdir, &other, now + CMK_DAY, &err), 0);
     cmk_tls_free(tls);
-    ca2 = slurp(p1);
-    v2 = slurp(p2);
+    ca2 = (char *)t_slurp(p1, NULL);
+    v2 = (char *)t_slurp(p2, NULL);
     assert_string_equal(ca1, ca2);
     assert_string_not_equal(v1, v2);
     free(v1);
@@ -773,7 +759,7 @@ static void test_tls_sni_and_files(void **state)
     /* 380 days later the leaf expires within 30 days: re-issued */
     assert_int_equal(cmk_tls_open(&tls, tmpdir, &other, now + 380 * CMK_DAY, &err), 0);
     cmk_tls_free(tls);
-    v2 = slurp(p2);
+    v2 = (char *)t_slurp(p2, NULL);
     assert_string_not_equal(v1, v2);
     free(ca1);
     free(v1);
@@ -782,56 +768,6 @@ static void test_tls_sni_and_files(void **state)
 }
 
 /* ---- TLS private keys at rest ---- */
-
-static unsigned char *slurp_n(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    struct cmk_buf b;
-    cmk_buf_init(&b);
-    char tmp[4096];
-    size_t got;
-    while ((got = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        cmk_buf_append(&b, tmp, got);
-    fclose(f);
-    return (unsigned char *)cmk_buf_take(&b, n);
-}
-
-static void spill(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* How many regular files under dir (recursively) contain needle. */
-static int files_holding(const char *dir, const void *needle, size_t n)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int hits = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        struct stat st;
-        assert_int_equal(lstat(path, &st), 0);
-        if (S_ISDIR(st.st_mode)) {
-            hits += files_holding(path, needle, n);
-        } else if (S_ISREG(st.st_mode)) {
-            size_t len = 0;
-            unsigned char *data = slurp_n(path, &len);
-            if (len > 0 && memmem(data, len, needle, n) != NULL)
-                hits++;
-            free(data);
-        }
-    }
-    closedir(d);
-    return hits;
-}
 
 /* The sealed key DIR/tls/NAME.key, opened as tls.c does. */
 static EVP_PKEY *tls_key(const char *dir, const char *name)
@@ -866,14 +802,14 @@ static void assert_not_in_clear(const char *dir, EVP_PKEY *key)
     unsigned char *der = NULL;
     int len = i2d_PrivateKey(key, &der);
     assert_true(len > 0);
-    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
     OPENSSL_free(der);
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
     der = NULL;
     len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
     PKCS8_PRIV_KEY_INFO_free(p8);
     assert_true(len > 0);
-    assert_int_equal(files_holding(dir, der, (size_t)len), 0);
+    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
     OPENSSL_free(der);
     BIGNUM *d = NULL;
     assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &d), 1);
@@ -881,7 +817,7 @@ static void assert_not_in_clear(const char *dir, EVP_PKEY *key)
     int blen = BN_bn2bin(d, bin);
     BN_clear_free(d);
     assert_true(blen >= 64);
-    assert_int_equal(files_holding(dir, bin + blen / 2, 32), 0);
+    assert_int_equal(t_files_holding(dir, bin + blen / 2, 32), 0);
 }
 
 static const char *const key_names[] = {"ca",         "management", "login", "vault",
@@ -891,7 +827,7 @@ static const char *const key_names[] = {"ca",         "management", "login", "va
  * certificate, and is nowhere in clear; no file holds a PEM private key. */
 static void assert_tls_keys_sealed(const char *dir)
 {
-    assert_int_equal(files_holding(dir, "PRIVATE KEY", 11), 0);
+    assert_int_equal(t_files_holding(dir, "PRIVATE KEY", 11), 0);
     for (size_t i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++) {
         char name[64];
         snprintf(name, sizeof(name), "%s.key", key_names[i]);
@@ -921,12 +857,12 @@ static void test_tls_keys_sealed(void **state)
     char capem[256];
     snprintf(capem, sizeof(capem), "%s/tls/ca.pem", tmpdir);
     size_t ca_n = 0;
-    unsigned char *ca1 = slurp_n(capem, &ca_n);
+    unsigned char *ca1 = t_slurp(capem, &ca_n);
     EVP_PKEY *cakey = tls_key(tmpdir, "ca"), *vkey = tls_key(tmpdir, "vault");
     assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
     cmk_tls_free(tls);
     size_t n = 0;
-    unsigned char *ca2 = slurp_n(capem, &n);
+    unsigned char *ca2 = t_slurp(capem, &n);
     assert_int_equal(n, ca_n);
     assert_memory_equal(ca1, ca2, n);
     free(ca2);
@@ -943,11 +879,11 @@ static void test_tls_keys_sealed(void **state)
         char path[256];
         snprintf(path, sizeof(path), "%s/tls/%s", tmpdir, victims[i]);
         size_t len = 0;
-        unsigned char *good = slurp_n(path, &len);
+        unsigned char *good = t_slurp(path, &len);
         unsigned char *bad = malloc(len);
         memcpy(bad, good, len);
         bad[len / 2] ^= 0x20;
-        spill(path, bad, len);
+        t_spill(path, bad, len);
         tls = NULL;
         cmk_err_clear(&err);
         assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), CMK_ECRYPTO);
@@ -955,17 +891,17 @@ static void test_tls_keys_sealed(void **state)
         assert_non_null(strstr(err.message, path));
         assert_non_null(strstr(err.message, "does not open"));
         size_t m = 0;
-        unsigned char *now = slurp_n(path, &m);
+        unsigned char *now = t_slurp(path, &m);
         assert_int_equal(m, len);
         assert_memory_equal(now, bad, len);
         free(now);
-        ca2 = slurp_n(capem, &n);
+        ca2 = t_slurp(capem, &n);
         assert_memory_equal(ca1, ca2, ca_n);
         free(ca2);
-        spill(path, good, len); /* restored: opens again, same CA */
+        t_spill(path, good, len); /* restored: opens again, same CA */
         assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
         cmk_tls_free(tls);
-        ca2 = slurp_n(capem, &n);
+        ca2 = t_slurp(capem, &n);
         assert_memory_equal(ca1, ca2, ca_n);
         free(ca2);
         free(bad);
@@ -979,13 +915,13 @@ static void test_tls_keys_sealed(void **state)
     assert_non_null(f);
     assert_int_equal(PEM_write_PrivateKey(f, vkey, NULL, NULL, 0, NULL, NULL), 1);
     assert_int_equal(fclose(f), 0);
-    assert_int_equal(files_holding(tmpdir, "PRIVATE KEY", 11), 1); /* the scan sees it */
+    assert_int_equal(t_files_holding(tmpdir, "PRIVATE KEY", 11), 1); /* the scan sees it */
     assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
     cmk_tls_free(tls);
     k = tls_key(tmpdir, "vault");
     assert_int_equal(EVP_PKEY_eq(k, vkey), 0);
     EVP_PKEY_free(k);
-    ca2 = slurp_n(capem, &n);
+    ca2 = t_slurp(capem, &n);
     assert_memory_equal(ca1, ca2, ca_n); /* the CA stays */
     free(ca2);
     assert_tls_keys_sealed(tmpdir);
@@ -1000,7 +936,7 @@ static void test_tls_keys_sealed(void **state)
     assert_int_equal(fclose(f), 0);
     assert_int_equal(cmk_tls_open(&tls, tmpdir, &hosts, START + CMK_DAY, &err), 0);
     cmk_tls_free(tls);
-    ca2 = slurp_n(capem, &n);
+    ca2 = t_slurp(capem, &n);
     assert_false(n == ca_n && memcmp(ca1, ca2, n) == 0);
     free(ca2);
     k = tls_key(tmpdir, "ca");

@@ -12,23 +12,9 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/test/t_files.h"
 
 #define T0 ((cmk_time_t)1767225600000) /* 2026-01-01T00:00:00Z */
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-    p[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 static void test_log_lines(void **state)
 {
@@ -105,7 +91,9 @@ static void test_trace_is_reproducible(void **state)
     write_trace(a);
     write_trace(b);
     size_t la, lb;
-    char *ta = slurp(a, &la), *tb = slurp(b, &lb);
+    char *ta = (char *)t_slurp(a, &la), *tb = (char *)t_slurp(b, &lb);
+    assert_non_null(ta);
+    assert_non_null(tb);
     assert_int_equal(la, lb);
     assert_memory_equal(ta, tb, la);
     assert_string_equal(

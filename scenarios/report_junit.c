@@ -10,7 +10,10 @@
 
 #include "scenarios/runner_int.h"
 
-static void xml(FILE *out, const char *s)
+/* Text for an XML attribute or element (JUnit here, SVG in report_svg.c): the five markup
+ * characters escaped, tab, LF and CR kept, other control characters dropped (XML 1.0 allows
+ * them in no form, not even as character references). */
+void sc__xml_text(FILE *out, const char *s)
 {
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -31,9 +34,7 @@ static void xml(FILE *out, const char *s)
             fputs("&apos;", out);
             break;
         default:
-            if (c < 0x20 && c != '\n' && c != '\t')
-                fprintf(out, "&#x%02x;", c);
-            else
+            if (c >= 0x20 || c == '\n' || c == '\t' || c == '\r')
                 fputc(c, out);
         }
     }
@@ -53,10 +54,10 @@ static void offset(cmk_time_t t, char *out, size_t n)
 static void testcase(FILE *out, const struct sc_result *r, const struct sc_outcome *o)
 {
     fputs("    <testcase classname=\"", out);
-    xml(out, r->name);
+    sc__xml_text(out, r->name);
     fputs("\" name=\"", out);
     if (o->step) {
-        xml(out, o->step);
+        sc__xml_text(out, o->step);
         fputs(": ", out);
     } else if (o->invariant) {
         fputs("invariant: ", out);
@@ -64,9 +65,9 @@ static void testcase(FILE *out, const struct sc_result *r, const struct sc_outco
     const char *name = o->name;
     if (o->step && strncmp(name, o->step, strlen(o->step)) == 0 && name[strlen(o->step)] == ':')
         name += strlen(o->step) + 2;
-    xml(out, name);
+    sc__xml_text(out, name);
     fprintf(out, "\" file=\"");
-    xml(out, r->file);
+    sc__xml_text(out, r->file);
     fprintf(out, "\" line=\"%d\" time=\"0\"", o->line);
     if (o->verdict == SC_VERDICT_PASSED) {
         fputs("/>\n", out);
@@ -80,22 +81,24 @@ static void testcase(FILE *out, const struct sc_result *r, const struct sc_outco
                       : o->verdict == SC_VERDICT_ERROR ? "error"
                                                        : "skipped";
     fprintf(out, "      <%s message=\"", tag);
-    xml(out, o->message ? o->message : o->verdict == SC_VERDICT_SKIPPED ? "not reached" : "");
+    sc__xml_text(out, o->message                         ? o->message
+                      : o->verdict == SC_VERDICT_SKIPPED ? "not reached"
+                                                         : "");
     fprintf(out, "\" type=\"%s\">", o->invariant ? "InvariantBroken" : "ExpectationMissed");
     if (o->verdict != SC_VERDICT_SKIPPED) {
         fprintf(out, "%s:%d:%d: ", r->file, o->line, o->col);
-        xml(out, o->invariant ? "invariant broken: " : "expectation missed: ");
-        xml(out, o->name);
+        sc__xml_text(out, o->invariant ? "invariant broken: " : "expectation missed: ");
+        sc__xml_text(out, o->name);
         fputs("\n  armed at ", out);
-        xml(out, t0);
+        sc__xml_text(out, t0);
         fputs(", decided at ", out);
-        xml(out, at);
+        sc__xml_text(out, at);
         fputs(" (virtual time from the clock start)\n  why: ", out);
-        xml(out, o->message ? o->message : "");
+        sc__xml_text(out, o->message ? o->message : "");
         fputs("\n  last observed: ", out);
-        xml(out, o->observed ? o->observed : "(nothing observed)");
+        sc__xml_text(out, o->observed ? o->observed : "(nothing observed)");
         fprintf(out, "\n  seed: %llu\n  reproduce: ", (unsigned long long)r->seed);
-        xml(out, r->reproduce ? r->reproduce : "");
+        sc__xml_text(out, r->reproduce ? r->reproduce : "");
         fputs("\n", out);
     }
     fprintf(out, "</%s>\n    </testcase>\n", tag);
@@ -130,35 +133,35 @@ void sc_report_junit(FILE *out, struct sc_result *const *results, size_t n)
         char start[40];
         cmk_time_format(r->clock_start, start, sizeof(start));
         fputs("  <testsuite name=\"", out);
-        xml(out, r->name);
+        sc__xml_text(out, r->name);
         fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" ",
                 r->n_outcomes + (r->error ? 1 : 0), f, e, s);
         fprintf(out, "time=\"%.3f\" file=\"", (double)r->wall_ns / 1e9);
-        xml(out, r->file);
+        sc__xml_text(out, r->file);
         fputs("\">\n    <properties>\n", out);
         fprintf(out, "      <property name=\"seed\" value=\"%llu\"/>\n",
                 (unsigned long long)r->seed);
         fputs("      <property name=\"rules\" value=\"", out);
-        xml(out, r->rules);
+        sc__xml_text(out, r->rules);
         fputs("\"/>\n      <property name=\"clock.start\" value=\"", out);
-        xml(out, start);
+        sc__xml_text(out, start);
         char d[32];
         cmk_duration_format(r->clock_end > r->clock_start ? r->clock_end - r->clock_start : 0, d,
                             sizeof(d));
         fprintf(out, "\"/>\n      <property name=\"virtual.duration\" value=\"%s\"/>\n", d);
         fprintf(out, "      <property name=\"exit.code\" value=\"%d\"/>\n", r->exit_code);
         fputs("      <property name=\"reproduce\" value=\"", out);
-        xml(out, r->reproduce ? r->reproduce : "");
+        sc__xml_text(out, r->reproduce ? r->reproduce : "");
         fputs("\"/>\n    </properties>\n", out);
         if (r->error) {
             fputs("    <testcase classname=\"", out);
-            xml(out, r->name);
+            sc__xml_text(out, r->name);
             fputs("\" name=\"setup and run\" time=\"0\">\n      <error message=\"", out);
-            xml(out, r->error);
+            sc__xml_text(out, r->error);
             fputs("\" type=\"InternalError\">", out);
-            xml(out, r->error);
+            sc__xml_text(out, r->error);
             fprintf(out, "\n  seed: %llu\n  reproduce: ", (unsigned long long)r->seed);
-            xml(out, r->reproduce ? r->reproduce : "");
+            sc__xml_text(out, r->reproduce ? r->reproduce : "");
             fputs("\n</error>\n    </testcase>\n", out);
         }
         for (size_t j = 0; j < r->n_outcomes; j++)

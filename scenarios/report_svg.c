@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "scenarios/runner.h"
+#include "scenarios/runner_int.h"
 
 #define W     1200
 #define LEFT  170
@@ -16,29 +17,6 @@
 #define TOP   70
 #define LANE  34
 #define BAND  18
-
-static void esc(FILE *out, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\n')
-                fputc(*s, out);
-        }
-    }
-}
 
 static const char *state_color(const char *s)
 {
@@ -114,10 +92,10 @@ static void mark(FILE *out, double x, double y, const char *shape, const char *c
     else
         fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\">", x, y, color);
     fputs("<title>", out);
-    esc(out, title_a);
+    sc__xml_text(out, title_a);
     if (title_b && title_b[0]) {
         fputs(": ", out);
-        esc(out, title_b);
+        sc__xml_text(out, title_b);
     }
     fputs("</title>", out);
     fputs(strcmp(shape, "diamond") == 0 || strcmp(shape, "cross") == 0 || strcmp(shape, "tick") == 0
@@ -144,13 +122,13 @@ void sc_report_svg(FILE *out, const struct sc_result *r)
             W, height, W, height);
     fprintf(out, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, height);
     fputs("<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">", out);
-    esc(out, r->name);
+    sc__xml_text(out, r->name);
     fprintf(out, " (seed %llu) — %s</text>\n", (unsigned long long)r->seed,
             r->exit_code == 0 ? "passed" : "FAILED");
     char start[40];
     cmk_time_format(t0, start, sizeof(start));
     fputs("<text x=\"10\" y=\"40\" fill=\"#555\">", out);
-    esc(out, r->rules && r->rules[0] ? r->rules : "");
+    sc__xml_text(out, r->rules && r->rules[0] ? r->rules : "");
     fprintf(out, "%sclock start %s, virtual time from the start</text>\n",
             r->rules && r->rules[0] ? " · " : "", start);
     /* time axis */
@@ -171,7 +149,7 @@ void sc_report_svg(FILE *out, const struct sc_result *r)
         const char *label = i < servers.n ? servers.names[i] : fixed[i - servers.n];
         fprintf(out, "<text x=\"10\" y=\"%d\"%s>", y + LANE / 2 + 4,
                 i < servers.n ? " font-weight=\"bold\"" : " fill=\"#333\"");
-        esc(out, label);
+        sc__xml_text(out, label);
         fputs("</text>\n", out);
         fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#f0f0f0\"/>\n", LEFT,
                 y + LANE, W - RIGHT, y + LANE);
@@ -207,14 +185,14 @@ void sc_report_svg(FILE *out, const struct sc_result *r)
                         "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">"
                         "<title>",
                         a, y, b - a < 1 ? 1 : b - a, BAND, state_color(prev->state));
-                esc(out, servers.names[s]);
+                sc__xml_text(out, servers.names[s]);
                 fputs(": ", out);
-                esc(out, prev->text);
+                sc__xml_text(out, prev->text);
                 fputs("</title></rect>\n", out);
                 if (b - a > 60) {
                     fprintf(out, "<text x=\"%.1f\" y=\"%d\" fill=\"#fff\" font-size=\"11\">", a + 4,
                             y + BAND - 5);
-                    esc(out, prev->state);
+                    sc__xml_text(out, prev->state);
                     fputs("</text>\n", out);
                 }
             }
@@ -269,7 +247,7 @@ void sc_report_svg(FILE *out, const struct sc_result *r)
             last_label = px;
             fprintf(out, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" fill=\"#333\">", px + 7,
                     stack % 2 ? py + 15 : py - 6);
-            esc(out, x->subject);
+            sc__xml_text(out, x->subject);
             fputs("</text>\n", out);
         }
     }

@@ -198,6 +198,8 @@ struct sc_world {
 
 /* snprintf for text that may be cut (messages, summaries); record.c. */
 void sc__fmt(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Escaped text for XML and SVG reports (report_junit.c). */
+void sc__xml_text(FILE *out, const char *s);
 
 /* world.c */
 int sc__world_open(struct sc_world *w, cmk_timer_cb on_step);

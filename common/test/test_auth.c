@@ -138,37 +138,6 @@ static EVP_PKEY *read_key(const char *dir)
     return k;
 }
 
-/* No file under dir holds a PEM private key, nor key's DER (PKCS#8 and PKCS#1) or either of
- * its secret numbers (d, p). */
-static void assert_key_not_in_clear(const char *dir, EVP_PKEY *key)
-{
-    assert_int_equal(t_files_holding(dir, "PRIVATE KEY", 11), 0);
-    unsigned char *der = NULL;
-    int len = i2d_PrivateKey(key, &der); /* PKCS#1 RSAPrivateKey */
-    assert_true(len > 0);
-    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
-    OPENSSL_free(der);
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
-    der = NULL;
-    len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    assert_true(len > 0);
-    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
-    OPENSSL_free(der);
-    const char *params[] = {OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1};
-    for (size_t i = 0; i < 2; i++) {
-        BIGNUM *bn = NULL;
-        assert_int_equal(EVP_PKEY_get_bn_param(key, params[i], &bn), 1);
-        unsigned char bin[512];
-        int blen = BN_bn2bin(bn, bin);
-        BN_clear_free(bn);
-        assert_true(blen >= 64);
-        assert_int_equal(t_files_holding(dir, bin, (size_t)blen), 0);
-        /* a partial leak shows too: any 32-byte window */
-        assert_int_equal(t_files_holding(dir, bin + blen / 2, 32), 0);
-    }
-}
-
 static char *sign_rs256(EVP_PKEY *key, const char *hdr, const char *payload)
 {
     char *h = b64json(hdr), *p = b64json(payload);
@@ -229,7 +198,7 @@ static void test_key_file(void **state)
     /* The key is sealed: nothing under the state directory holds it in clear. */
     EVP_PKEY *key = read_key(base);
     assert_int_equal(EVP_PKEY_get_bits(key), 2048);
-    assert_key_not_in_clear(base, key);
+    t_assert_key_not_in_clear(base, key);
     /* kid: 43 base64url characters (SHA-256), stable across reopen. */
     assert_int_equal(strlen(cmk_auth_kid(auth)), 43);
     struct cmk_auth *again = NULL;
@@ -314,8 +283,8 @@ static void test_legacy_clear_key(void **state)
     assert_int_equal(stat(pem, &st), -1);
     assert_string_not_equal(cmk_auth_kid(a), cmk_auth_kid(auth));
     EVP_PKEY *key = read_key(dir);
-    assert_key_not_in_clear(dir, key);
-    assert_key_not_in_clear(dir, old);
+    t_assert_key_not_in_clear(dir, key);
+    t_assert_key_not_in_clear(dir, old);
     /* A token signed with the old key (our kid claimed) no longer verifies here. */
     struct cmk_principal c;
     claims(&c);
@@ -374,7 +343,7 @@ static void test_sealed_key_api(void **state)
     assert_int_equal(cmk_rootkey_read_pkey(&rk, "test", pem, &got, &err), CMK_EPARSE);
     assert_null(got);
     assert_non_null(strstr(err.message, "in clear"));
-    /* the scan of assert_key_not_in_clear sees what it looks for */
+    /* the scan of t_assert_key_not_in_clear sees what it looks for */
     assert_int_equal(t_files_holding(other, "PRIVATE KEY", 11), 1);
     /* no temporary file left behind: only keys/ remains */
     assert_int_equal(unlink(pem), 0);

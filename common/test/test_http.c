@@ -796,30 +796,6 @@ static X509 *tls_cert(const char *dir, const char *name)
     return x;
 }
 
-/* No file under dir holds key in clear: its PKCS#8 or PKCS#1 DER, or 32 bytes of d. */
-static void assert_not_in_clear(const char *dir, EVP_PKEY *key)
-{
-    unsigned char *der = NULL;
-    int len = i2d_PrivateKey(key, &der);
-    assert_true(len > 0);
-    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
-    OPENSSL_free(der);
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
-    der = NULL;
-    len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    assert_true(len > 0);
-    assert_int_equal(t_files_holding(dir, der, (size_t)len), 0);
-    OPENSSL_free(der);
-    BIGNUM *d = NULL;
-    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &d), 1);
-    unsigned char bin[512];
-    int blen = BN_bn2bin(d, bin);
-    BN_clear_free(d);
-    assert_true(blen >= 64);
-    assert_int_equal(t_files_holding(dir, bin + blen / 2, 32), 0);
-}
-
 static const char *const key_names[] = {"ca",         "management", "login", "vault",
                                         "managedhsm", "postgres",   "graph"};
 
@@ -837,7 +813,7 @@ static void assert_tls_keys_sealed(const char *dir)
         EVP_PKEY *k = tls_key(dir, key_names[i]);
         X509 *x = tls_cert(dir, key_names[i]);
         assert_int_equal(X509_check_private_key(x, k), 1);
-        assert_not_in_clear(dir, k);
+        t_assert_key_not_in_clear(dir, k);
         X509_free(x);
         EVP_PKEY_free(k);
     }
@@ -925,7 +901,7 @@ static void test_tls_keys_sealed(void **state)
     assert_memory_equal(ca1, ca2, ca_n); /* the CA stays */
     free(ca2);
     assert_tls_keys_sealed(tmpdir);
-    assert_not_in_clear(tmpdir, vkey);
+    t_assert_key_not_in_clear(tmpdir, vkey);
 
     /* the CA key in clear: deleted unread, so a new CA (clients must trust the new ca.pem)
      * and new leaves signed by it */
@@ -946,7 +922,7 @@ static void test_tls_keys_sealed(void **state)
     X509_free(leaf);
     EVP_PKEY_free(k);
     assert_tls_keys_sealed(tmpdir);
-    assert_not_in_clear(tmpdir, cakey);
+    t_assert_key_not_in_clear(tmpdir, cakey);
 
     EVP_PKEY_free(cakey);
     EVP_PKEY_free(vkey);
